@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import crc32c
+from pykafka_broker.protocol.compression import compress, decompress
+from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: bytes not counted in batchLength
@@ -155,3 +157,218 @@ def iter_batches(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | N
             return
         yield pos, header
         pos += header.size
+
+
+# --- Varints ------------------------------------------------------------------------------------
+# Unsigned varints (protobuf style, little-endian base-128) frame the flexible protocol versions
+# (compact lengths, tagged fields, KIP-482); records use zigzag varints (ByteUtils.java).
+
+
+def read_uvarint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
+    """(value, new position) of the unsigned varint at ``pos``.
+
+    IndexError when the buffer ends first, ValueError past 10 bytes; callers map both to their own
+    error (ProtocolError for request framing, CORRUPT_MESSAGE for records)."""
+    b = buf[pos]
+    if b < 0x80:
+        return b, pos + 1
+    value = b & 0x7F
+    shift = 7
+    while True:
+        pos += 1
+        b = buf[pos]
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos + 1
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def uvarint_bytes(value: int) -> bytes:
+    """Encoding of a non-negative int as an unsigned varint."""
+    if value < 0x80:
+        return _SMALL_UVARINTS[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
+    if value < 0x200000:
+        return bytes(((value & 0x7F) | 0x80, ((value >> 7) & 0x7F) | 0x80, value >> 14))
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_SMALL_UVARINTS = [bytes((i,)) for i in range(0x80)]
+
+
+def read_varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
+    """(value, new position) of the zigzag-encoded signed varint/varlong at ``pos``."""
+    raw, pos = read_uvarint(buf, pos)
+    return (raw >> 1) ^ -(raw & 1), pos
+
+
+def varint_bytes(value: int) -> bytes:
+    """Zigzag encoding of a signed 64-bit int."""
+    return uvarint_bytes(((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF)
+
+
+# --- Records (DefaultRecord.java) ---------------------------------------------------------------
+#   length varint | attributes int8 | timestampDelta varlong | offsetDelta varint
+#   keyLength varint (-1 null) | key | valueLength varint (-1 null) | value
+#   headerCount varint | (headerKeyLength varint | utf-8 key | headerValueLength varint | value)*
+
+
+class Record(NamedTuple):
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+def _corrupt(message: str) -> KafkaError:
+    return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
+
+
+def _batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[BatchHeader, memoryview]]:
+    """(header, uncompressed records section) of each batch in ``buf``; the whole buffer must be
+    complete magic-2 batches."""
+    mv = buf if isinstance(buf, memoryview) else memoryview(buf)
+    pos, end = 0, len(mv)
+    while pos < end:
+        if pos + BATCH_HEADER_SIZE > end:
+            raise _corrupt(f"truncated record batch header at position {pos}")
+        header = read_batch_header(mv, pos)
+        if header.magic != 2:
+            raise _corrupt(f"unsupported record batch magic {header.magic}")
+        size = header.size
+        if size < BATCH_HEADER_SIZE or pos + size > end:
+            raise _corrupt(f"record batch at position {pos} declares {size} bytes, {end - pos} present")
+        data = mv[pos + BATCH_HEADER_SIZE : pos + size]
+        if header.compression:
+            data = memoryview(decompress(header.compression, data))
+        yield header, data
+        pos += size
+
+
+def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
+    """Every record of the batch (or of several concatenated batches) in ``batch``.
+
+    Decompresses per the batch codec; for LogAppendTime batches every record gets the batch
+    maxTimestamp, as Kafka's DefaultRecordBatch does. Does not check the CRC."""
+    out: list[Record] = []
+    append = out.append
+    for header, data in _batches(batch):
+        base_offset, base_ts = header.base_offset, header.base_timestamp
+        lat_ts = header.max_timestamp if header.is_log_append_time else None
+        pos, end = 0, len(data)
+        try:
+            for _ in range(header.records_count):
+                length, pos = read_varint(data, pos)
+                rec_end = pos + length
+                if length < 0 or rec_end > end:
+                    raise ValueError("record length out of bounds")
+                ts_delta, pos = read_varint(data, pos + 1)  # + 1: attributes (unused)
+                offset_delta, pos = read_varint(data, pos)
+                klen, pos = read_varint(data, pos)
+                key = None if klen < 0 else bytes(data[pos : pos + klen])
+                pos += max(klen, 0)
+                vlen, pos = read_varint(data, pos)
+                value = None if vlen < 0 else bytes(data[pos : pos + vlen])
+                pos += max(vlen, 0)
+                count, pos = read_varint(data, pos)
+                headers: list[tuple[str, bytes | None]] = []
+                for _ in range(count):
+                    hklen, pos = read_varint(data, pos)
+                    if hklen < 0 or pos + hklen > rec_end:
+                        raise ValueError("invalid header key length")
+                    hkey = str(data[pos : pos + hklen], "utf-8")
+                    hvlen, pos = read_varint(data, pos + hklen)
+                    headers.append((hkey, None if hvlen < 0 else bytes(data[pos : pos + hvlen])))
+                    pos += max(hvlen, 0)
+                if pos != rec_end:
+                    raise ValueError("record length does not match its fields")
+                ts = base_ts + ts_delta if lat_ts is None else lat_ts
+                append(Record(base_offset + offset_delta, ts, key, value, headers))
+        except (IndexError, ValueError) as exc:
+            raise _corrupt(f"invalid record in batch at offset {base_offset}: {exc}") from None
+        if pos != end:
+            raise _corrupt(f"batch at offset {base_offset} has bytes after its last record")
+    return out
+
+
+def record_offsets_and_timestamps(batch: bytes | bytearray | memoryview) -> Iterator[tuple[int, int]]:
+    """(absolute offset, timestamp) of each record, reading only the record prefixes."""
+    for header, data in _batches(batch):
+        base_offset, base_ts = header.base_offset, header.base_timestamp
+        lat_ts = header.max_timestamp if header.is_log_append_time else None
+        pos, end = 0, len(data)
+        try:
+            for _ in range(header.records_count):
+                length, pos = read_varint(data, pos)
+                rec_end = pos + length
+                if length < 0 or rec_end > end:
+                    raise ValueError("record length out of bounds")
+                ts_delta, p = read_varint(data, pos + 1)
+                offset_delta, _ = read_varint(data, p)
+                yield base_offset + offset_delta, (base_ts + ts_delta if lat_ts is None else lat_ts)
+                pos = rec_end
+        except (IndexError, ValueError) as exc:
+            raise _corrupt(f"invalid record in batch at offset {base_offset}: {exc}") from None
+
+
+def _sized(out: bytearray, data: bytes | None) -> None:
+    if data is None:
+        out += b"\x01"  # zigzag(-1)
+    else:
+        out += varint_bytes(len(data))
+        out += data
+
+
+def build_batch(
+    records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]], int]],
+    *,
+    base_offset: int = 0,
+    codec: int = 0,
+    producer_id: int = NO_PRODUCER_ID,
+    producer_epoch: int = -1,
+    base_sequence: int = NO_SEQUENCE,
+    transactional: bool = False,
+    control: bool = False,
+    partition_leader_epoch: int = -1,
+) -> bytearray:
+    """A complete magic-2 batch (CreateTime, CRC set) of ``(key, value, headers, timestamp)`` records;
+    offsets are ``base_offset``, ``base_offset + 1``, ... (for tests and for control batches)."""
+    if not records:
+        raise ValueError("a record batch holds at least one record")
+    base_ts = records[0][3]
+    section = bytearray()
+    for delta, (key, value, headers, ts) in enumerate(records):
+        rec = bytearray(b"\x00")  # attributes
+        rec += varint_bytes(ts - base_ts)
+        rec += varint_bytes(delta)
+        _sized(rec, key)
+        _sized(rec, value)
+        rec += varint_bytes(len(headers))
+        for hkey, hvalue in headers:
+            _sized(rec, hkey.encode())
+            _sized(rec, hvalue)
+        section += varint_bytes(len(rec))
+        section += rec
+    attributes = codec & COMPRESSION_MASK
+    if transactional:
+        attributes |= TRANSACTIONAL_FLAG
+    if control:
+        attributes |= CONTROL_FLAG
+    out = bytearray(BATCH_HEADER_SIZE)
+    out += compress(codec, section) if codec else section
+    _HEADER.pack_into(
+        out, 0, base_offset, len(out) - LOG_OVERHEAD, partition_leader_epoch, 2, 0, attributes,
+        len(records) - 1, base_ts, max(r[3] for r in records), producer_id, producer_epoch,
+        base_sequence, len(records),
+    )
+    _I.pack_into(out, CRC_OFFSET, compute_crc(out, 0, len(out)))
+    return out

@@ -1,1 +1,14 @@
+"""One module per API key; importing this package registers every handler and its versions."""
 
+from pykafka_broker.broker.handlers import (  # noqa: F401
+    api_versions,
+    create_topics,
+    delete_topics,
+    describe_cluster,
+    fetch,
+    init_producer_id,
+    list_offsets,
+    metadata,
+    offset_for_leader_epoch,
+    produce,
+)

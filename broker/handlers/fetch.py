@@ -1,0 +1,120 @@
+"""Fetch (key 1), versions 4-17.
+
+The other hot path: each partition's answer is the exact stored bytes, whole batches from the one
+containing ``fetch_offset`` (a fetch from inside a batch returns that batch; clients skip the
+records before their offset), up to ``partition_max_bytes`` and the response's ``max_bytes`` — but
+always at least one whole batch for the first partition with data, so an oversized batch can never
+stall a consumer (KIP-74). The response is a list of buffers handed to ``transport.writelines``.
+
+Long-poll: when fewer than ``min_bytes`` are available the request waits, woken by appends to any
+partition it reads or by ``max_wait_ms`` — no polling loop. Fetch sessions (KIP-227) are not kept:
+we answer session id 0, which tells clients to send full requests, and an unknown session id gets
+FETCH_SESSION_ID_NOT_FOUND. read_committed (v4+) reads up to the last stable offset, which is the
+high watermark until transactions exist, with an empty aborted list. v13+ names topics by id
+(UNKNOWN_TOPIC_ID when unknown). Ignored: replica fields (no followers), rack id (no preferred
+read replica: -1), last_fetched_epoch (every batch here is leader epoch 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pykafka_broker.broker.dispatch import RequestContext, handler
+from pykafka_broker.protocol.api_keys import ApiKey
+from pykafka_broker.protocol.errors import ErrorCode, KafkaError, ProtocolError
+from pykafka_broker.protocol.fetch import (
+    FetchPartitionResult,
+    FetchTopicResult,
+    decode_fetch_request,
+    encode_fetch_response,
+)
+
+MIN_VERSION, MAX_VERSION = 4, 17
+READ_COMMITTED = 1
+
+
+@handler(ApiKey.FETCH, MIN_VERSION, MAX_VERSION, raw=True)
+def handle_fetch(ctx: RequestContext, body: memoryview) -> Any:
+    v = ctx.api_version
+    if not MIN_VERSION <= v <= MAX_VERSION:
+        raise ProtocolError(f"Fetch v{v} is not served ({MIN_VERSION}-{MAX_VERSION})")
+    req = decode_fetch_request(body, v)
+    broker = ctx.broker
+    if v >= 7 and req.session_id != 0:
+        return encode_fetch_response(v, throttle_time_ms=0, session_id=0, topics=[],
+                                     error_code=int(ErrorCode.FETCH_SESSION_ID_NOT_FOUND))
+    wanted = _resolve(broker, req, v)
+    topics, total = _collect(broker, req, wanted)
+    if total >= req.min_bytes or req.max_wait_ms <= 0 or not wanted or _has_error(topics):
+        return encode_fetch_response(v, throttle_time_ms=0, error_code=0, session_id=0, topics=topics)
+    keys = [(name, p.partition) for name, _tid, parts in wanted for p in parts]
+    waiter = broker.waiters.wait(keys, req.min_bytes - total, req.max_wait_ms)
+    out: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def answer(_f: Any) -> None:
+        if out.done():
+            return
+        try:
+            topics2, _total = _collect(broker, req, _resolve(broker, req, v))
+            out.set_result(encode_fetch_response(v, throttle_time_ms=0, error_code=0, session_id=0,
+                                                 topics=topics2))
+        except Exception as exc:  # surfaces as a closed connection with a log line
+            out.set_exception(exc)
+
+    waiter.future.add_done_callback(answer)
+    out.add_done_callback(lambda f: waiter.fire() if f.cancelled() else None)
+    return out
+
+
+def _resolve(broker: Any, req: Any, v: int) -> list[tuple[str | None, Any, list[Any]]]:
+    """(topic name or None when its id is unknown, topic id, partitions) in request order."""
+    out = []
+    by_id = None
+    for t in req.topics:
+        name = t.name if v < 13 else None
+        if v >= 13:
+            if by_id is None:
+                by_id = {info.topic_id: n for n, info in broker.logs.topics.items()}
+            name = by_id.get(t.topic_id)
+        out.append((name, t.topic_id, t.partitions))
+    return out
+
+
+def _has_error(topics: list[FetchTopicResult]) -> bool:
+    return any(p.error_code for t in topics for p in t.partitions)
+
+
+def _collect(broker: Any, req: Any, wanted: list[tuple[str | None, Any, list[Any]]]
+             ) -> tuple[list[FetchTopicResult], int]:
+    remaining = req.max_bytes
+    total = 0
+    committed = req.isolation_level == READ_COMMITTED
+    topics = []
+    for name, tid, parts in wanted:
+        results = []
+        info = broker.logs.topics.get(name) if name is not None else None
+        for p in parts:
+            plog = broker.logs.get_log(name, p.partition) if info is not None else None
+            if plog is None:
+                code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                results.append(FetchPartitionResult(p.partition, int(code), -1, -1, -1, None, []))
+                continue
+            hw = plog.log_end_offset
+            error = ErrorCode.NONE
+            chunks: list[Any] = []
+            if p.current_leader_epoch > 0:
+                error = ErrorCode.UNKNOWN_LEADER_EPOCH
+            elif remaining > 0:
+                try:
+                    read = plog.read(p.fetch_offset, min(p.partition_max_bytes, remaining),
+                                     min_one_batch=total == 0)
+                    chunks = read.chunks
+                    remaining -= read.size
+                    total += read.size
+                except KafkaError as exc:
+                    error = exc.code
+            results.append(FetchPartitionResult(p.partition, int(error), hw, hw, plog.log_start_offset,
+                                                 [] if committed else None, chunks))
+        topics.append(FetchTopicResult(name or "", tid, results))
+    return topics, total

@@ -1,0 +1,142 @@
+"""Produce (key 0), versions 3-12 served; 0-2 advertised but answered UNSUPPORTED_VERSION.
+
+The hot path: the request is decoded by hand with each partition's records left as a writable
+memoryview of the received frame. Each partition must carry exactly one magic-2 batch; the broker
+checks its header and CRC-32C, never its records, stamps leader epoch 0, and the log assigns offsets
+by patching ``baseOffset`` in place before writing those same bytes. Idempotent producers (producer
+id >= 0) are checked by the partition's producer state: a duplicate within the last 5 batches is
+answered with its original offset, a gap with OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch with
+INVALID_PRODUCER_EPOCH.
+
+acks: 0 sends no response, 1 and -1 respond once the batch is in the OS (there are no replicas to
+wait for, so -1 is 1), or after fsync when the flush policy demands it. Other values get
+INVALID_REQUIRED_ACKS. Ignored: ``timeout_ms`` (nothing to wait for but our own fsync).
+Version notes: v0-2 (pre-KIP-98 message sets) are rejected per request, as Kafka 4.0 does while still
+advertising them (KAFKA-18659); v8 adds record_errors/error_message (KIP-467); v9+ flexible.
+Transactional batches are refused with INVALID_TXN_STATE until the transaction coordinator exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, handler
+from pykafka_broker.protocol.api_keys import ApiKey
+from pykafka_broker.protocol.errors import ErrorCode, KafkaError, ProtocolError
+from pykafka_broker.protocol.produce import (
+    ProducePartitionResult,
+    ProduceTopicResult,
+    decode_produce_request,
+    encode_produce_response,
+)
+from pykafka_broker.protocol.records import (
+    BATCH_HEADER_SIZE,
+    MAGIC_OFFSET,
+    crc_matches,
+    read_batch_header,
+)
+
+MIN_SERVED, MAX_VERSION = 3, 12
+_EPOCH = struct.Struct(">i")
+LEADER_EPOCH_OFFSET = 12
+
+
+@handler(ApiKey.PRODUCE, MIN_SERVED, MAX_VERSION, advertised_min=0, raw=True)
+def handle_produce(ctx: RequestContext, body: memoryview) -> Any:
+    v = ctx.api_version
+    if v > MAX_VERSION:
+        raise ProtocolError(f"Produce v{v} is above our maximum {MAX_VERSION}")
+    req = decode_produce_request(body, v)
+    broker = ctx.broker
+    if v < MIN_SERVED:
+        fixed_error: ErrorCode | None = ErrorCode.UNSUPPORTED_VERSION
+    elif req.acks not in (0, 1, -1):
+        fixed_error = ErrorCode.INVALID_REQUIRED_ACKS
+    else:
+        fixed_error = None
+    now = now_ms()
+    flushes: list[asyncio.Future[None]] = []
+    topics: list[ProduceTopicResult] = []
+    for t in req.topics:
+        results = []
+        for index, records in t.partitions:
+            if fixed_error is not None:
+                results.append(ProducePartitionResult(index, int(fixed_error)))
+                continue
+            results.append(_append_one(broker, t.name, index, records, now, flushes))
+        topics.append(ProduceTopicResult(t.name, results))
+    if req.acks == 0 and fixed_error is None:
+        return NO_RESPONSE
+    encoded = [encode_produce_response(v, topics)]
+    if not flushes:
+        return encoded
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    gathered = asyncio.gather(*flushes, return_exceptions=True)
+
+    def respond(f: Any) -> None:
+        if done.done():
+            return
+        failed = [r for r in f.result() if isinstance(r, BaseException)]
+        if failed:  # never acknowledge what did not reach the disk: the client retries elsewhere
+            done.set_exception(failed[0])
+        else:
+            done.set_result(encoded)
+    gathered.add_done_callback(respond)
+    return done
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> ProducePartitionResult:
+    return ProducePartitionResult(index, int(code), error_message=message)
+
+
+def _append_one(broker: Any, topic: str, index: int, records: memoryview | None, now: int,
+                flushes: list[asyncio.Future[None]]) -> ProducePartitionResult:
+    plog = broker.logs.get_log(topic, index)
+    if plog is None:
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    size = 0 if records is None else len(records)
+    if records is None or size == 0:
+        return _error(index, ErrorCode.INVALID_RECORD,
+                      "Produce requests with version 3+ must have exactly one record batch per partition")
+    if size > MAGIC_OFFSET and records[MAGIC_OFFSET] != 2:
+        return _error(index, ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+                      f"Magic {records[MAGIC_OFFSET]} record batches are not supported; use magic 2")
+    if size < BATCH_HEADER_SIZE:
+        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Record batch is shorter than its header")
+    header = read_batch_header(records)
+    if header.size > size or header.batch_length < BATCH_HEADER_SIZE - 12:
+        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Record batch is truncated")
+    if header.size < size:
+        return _error(index, ErrorCode.INVALID_RECORD,
+                      "Produce requests with version 3+ must have exactly one record batch per partition")
+    max_bytes = plog.config.max_message_bytes
+    if size > max_bytes:
+        return _error(index, ErrorCode.MESSAGE_TOO_LARGE,
+                      f"The request included a message larger than the max message size ({max_bytes}) "
+                      "the server will accept.")
+    if not crc_matches(records, 0, header):
+        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Record batch CRC-32C does not match its contents")
+    if header.compression > 4:
+        return _error(index, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
+    if header.is_control:
+        return _error(index, ErrorCode.INVALID_RECORD, "Producers may not write control batches")
+    if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
+        return _error(index, ErrorCode.INVALID_RECORD, "Record count does not match lastOffsetDelta")
+    if header.is_transactional:
+        return _error(index, ErrorCode.INVALID_TXN_STATE, "Transactions are not supported yet")
+    _EPOCH.pack_into(records, LEADER_EPOCH_OFFSET, 0)  # outside the CRC, like Kafka's leader stamp
+    try:
+        result = plog.append(records, header, now)
+    except KafkaError as exc:
+        return _error(index, exc.code, exc.message)
+    if not result.duplicate:
+        broker.waiters.notify(topic, index, size)
+        flush = broker.flusher.after_append(plog)
+        if flush is not None:
+            flushes.append(flush)
+    return ProducePartitionResult(index, 0, base_offset=result.base_offset,
+                                  log_append_time_ms=result.log_append_time_ms,
+                                  log_start_offset=plog.log_start_offset)

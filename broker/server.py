@@ -1,0 +1,115 @@
+"""The asyncio server: bind, serve, shut down gracefully.
+
+Binding ``localhost`` listens on every address it resolves to (127.0.0.1 and ::1 on most hosts:
+librdkafka may pick either). With ``--port 0`` the first bind picks the port and the others reuse it.
+SIGINT/SIGTERM stop accepting, give in-flight requests a bounded time to finish, flush and close
+the logs, and write the clean-shutdown marker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from pykafka_broker import __version__
+from pykafka_broker.broker import handlers  # noqa: F401  (registers every handler)
+from pykafka_broker.broker.config import BrokerConfig
+from pykafka_broker.broker.connection import KafkaConnection
+from pykafka_broker.broker.context import Broker, now_ms
+from pykafka_broker.broker.flusher import Flusher
+from pykafka_broker.broker.producer_ids import ProducerIdAllocator
+from pykafka_broker.storage.manager import LogManager
+
+log = logging.getLogger("pykafka_broker.server")
+
+SHUTDOWN_GRACE_S = 5.0
+WILDCARDS = {"", "0.0.0.0", "::"}
+
+
+def open_broker(config: BrokerConfig) -> Broker:
+    data_dir = Path(config.data_dir).resolve()
+    logs = LogManager(data_dir, now_ms=now_ms())
+    logs.load(config.topic_defaults())
+    return Broker(config=config, logs=logs, producer_ids=ProducerIdAllocator(data_dir),
+                  flusher=Flusher())
+
+
+async def _bind(broker: Broker) -> list[asyncio.base_events.Server]:
+    loop = asyncio.get_running_loop()
+    cfg = broker.config
+    host = cfg.host
+    if host in WILDCARDS:
+        addrs = [host or "0.0.0.0"]
+    else:
+        infos = await loop.getaddrinfo(host, cfg.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        addrs = list(dict.fromkeys(info[4][0] for info in infos))
+    servers: list[asyncio.base_events.Server] = []
+    port = cfg.port
+    for i, addr in enumerate(addrs):
+        try:
+            srv = await loop.create_server(lambda: KafkaConnection(broker), addr, port,
+                                           reuse_address=True, backlog=1024)
+        except OSError:
+            if i == 0:
+                raise
+            log.info("could not also bind %s:%s; continuing without it", addr, port)
+            continue
+        if port == 0:
+            port = srv.sockets[0].getsockname()[1]
+        servers.append(srv)
+    broker.advertised_port = port
+    if cfg.advertised_host:
+        broker.advertised_host = cfg.advertised_host
+    elif host in WILDCARDS:
+        broker.advertised_host = socket.gethostname()
+    else:
+        broker.advertised_host = host
+    return servers
+
+
+async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
+                ready: asyncio.Future[Broker] | None = None) -> None:
+    started = time.perf_counter()
+    broker = open_broker(config)
+    try:
+        servers = await _bind(broker)
+    except OSError:
+        broker.logs.close()
+        raise
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    broker.flusher.start(broker)
+    addrs = ", ".join(str(s.sockets[0].getsockname()[0]) for s in servers)
+    print(f"pykafka-broker {__version__} listening on {broker.advertised_host}:{broker.advertised_port} "
+          f"({addrs}) data-dir {Path(config.data_dir).resolve()} "
+          f"ready in {(time.perf_counter() - started) * 1000:.0f} ms", flush=True)
+    if ready is not None and not ready.done():
+        ready.set_result(broker)
+    try:
+        await stop.wait()
+    finally:
+        await _shutdown(broker, servers)
+
+
+async def _shutdown(broker: Broker, servers: list[asyncio.base_events.Server]) -> None:
+    for srv in servers:
+        srv.close()
+    broker.waiters.wake_all()  # long-polls answer now with what they have
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    while any(not c.idle for c in broker.connections) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    for conn in list(broker.connections):
+        conn.close()
+    await broker.flusher.stop()
+    broker.logs.close()
+    print("pykafka-broker stopped cleanly", file=sys.stderr, flush=True)

@@ -1,0 +1,85 @@
+"""The one adapter around kafka-python's schema-driven message classes (control-plane APIs).
+
+kafka-python 3.0 builds its request/response classes from Apache Kafka's JSON message specs; we use
+them to decode requests and encode responses for everything except the two hot paths (Produce and
+Fetch, see produce.py / fetch.py). Nothing outside this module imports ``kafka.protocol``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from kafka.protocol.api_message import ApiMessage
+
+from pykafka_broker.protocol.errors import ProtocolError
+
+
+def _all_message_classes() -> Iterator[type[ApiMessage]]:
+    stack = list(ApiMessage.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if getattr(cls, "_class_version", None) is None and getattr(cls, "_json", None) is not None:
+            yield cls
+
+
+@cache
+def _classes() -> dict[tuple[int, str], type[ApiMessage]]:
+    # importing the package registers every message module
+    import kafka.protocol.admin  # noqa: F401
+    import kafka.protocol.consumer  # noqa: F401
+    import kafka.protocol.metadata  # noqa: F401
+    import kafka.protocol.producer  # noqa: F401
+
+    found: dict[tuple[int, str], type[ApiMessage]] = {}
+    for cls in _all_message_classes():
+        found[(cls.API_KEY, cls.type)] = cls
+    return found
+
+
+def request_class(api_key: int) -> type[ApiMessage]:
+    return _classes()[(api_key, "request")]
+
+
+def response_class(api_key: int) -> type[ApiMessage]:
+    return _classes()[(api_key, "response")]
+
+
+def schema_versions(api_key: int) -> tuple[int, int] | None:
+    """(min, max) request versions the schema describes, or None when kafka-python lacks the API."""
+    cls = _classes().get((api_key, "request"))
+    if cls is None:
+        return None
+    lo, hi = cls.valid_versions
+    return int(lo), int(hi)
+
+
+@cache
+def is_flexible(api_key: int, version: int) -> bool:
+    """Whether (api_key, version) uses the flexible encoding (KIP-482), hence request header v2."""
+    cls = _classes().get((api_key, "request"))
+    if cls is None:
+        return False
+    return bool(cls.flexible_version_q(version))
+
+
+def decode_request(api_key: int, version: int, body: memoryview) -> Any:
+    try:
+        return request_class(api_key).decode(body, version=version)
+    except Exception as exc:  # the library raises assorted errors on malformed input
+        raise ProtocolError(f"undecodable {api_key} v{version} request: {exc!r}") from exc
+
+
+def new_response(api_key: int, version: int, **fields: Any) -> Any:
+    return response_class(api_key)[version](**fields)
+
+
+def encode_response(api_key: int, version: int, response: Any) -> bytes:
+    return bytes(response.encode(version=version))
+
+
+def response_type(api_key: int) -> type[ApiMessage]:
+    """The response class, for building nested data objects (e.g. ``cls.MetadataResponseTopic``)."""
+    return response_class(api_key)

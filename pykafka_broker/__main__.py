@@ -1,0 +1,3 @@
+from pykafka_broker.cli import main
+
+main()

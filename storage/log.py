@@ -1,0 +1,361 @@
+"""The log of one partition: an ordered run of segments, offset assignment, reads, recovery and
+flushing (Kafka's UnifiedLog, LogLoader and LogSegments, cut down to one node)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pykafka_broker.protocol.errors import ErrorCode, KafkaError
+from pykafka_broker.protocol.records import (
+    TIMESTAMP_TYPE_MASK,
+    BatchHeader,
+    patch_base_offset,
+    patch_log_append_time,
+    record_offsets_and_timestamps,
+)
+
+from .files import LOG_SUFFIX, STRAY_SUFFIXES, fsync_path, offset_from_file_name
+from .producer_state import ProducerStateManager
+from .segment import NO_TIMESTAMP, LogSegment
+
+log = logging.getLogger(__name__)
+
+_LONG_MAX = 9223372036854775807
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    segment_bytes: int = 1073741824  # segment.bytes
+    segment_ms: int = 604800000  # segment.ms
+    index_interval_bytes: int = 4096  # index.interval.bytes
+    segment_index_bytes: int = 10485760  # segment.index.bytes
+    max_message_bytes: int = 1048588  # max.message.bytes
+    message_timestamp_type: str = "CreateTime"  # message.timestamp.type
+    flush_interval_messages: int = _LONG_MAX  # flush.messages
+    flush_interval_ms: int = _LONG_MAX  # flush.ms
+
+    @classmethod
+    def from_topic_configs(cls, configs: Mapping[str, str]) -> LogConfig:
+        """Build from Kafka topic-level config names; unknown keys are ignored."""
+        kwargs: dict[str, int | str] = {}
+        for key, attr in _TOPIC_KEYS.items():
+            if key in configs:
+                kwargs[attr] = int(configs[key])
+        if "message.timestamp.type" in configs:
+            kwargs["message_timestamp_type"] = configs["message.timestamp.type"]
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    @property
+    def log_append_time(self) -> bool:
+        return self.message_timestamp_type == "LogAppendTime"
+
+
+_TOPIC_KEYS = {
+    "segment.bytes": "segment_bytes",
+    "segment.ms": "segment_ms",
+    "index.interval.bytes": "index_interval_bytes",
+    "segment.index.bytes": "segment_index_bytes",
+    "max.message.bytes": "max_message_bytes",
+    "flush.messages": "flush_interval_messages",
+    "flush.ms": "flush_interval_ms",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    base_offset: int
+    last_offset: int
+    log_append_time_ms: int  # -1 unless the topic uses LogAppendTime
+    log_start_offset: int
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    chunks: list[bytes | memoryview]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlushTicket:
+    """What one flush must fsync: once every fd in ``fds`` is fsynced, all offsets below ``offset``
+    are durable. The fds belong to the log and stay open until ``complete_flush(ticket)``; a caller
+    fsyncing off the loop should ``os.dup`` them on the loop first, since a roll or close may close
+    the active segment's fd meanwhile (broker/flusher.py does)."""
+
+    offset: int
+    fds: tuple[int, ...]  # active .log, plus rolled segments' files and index files opened for this flush
+    opened_fds: tuple[int, ...]  # the subset opened by begin_flush, closed by complete_flush
+
+    def sync(self) -> None:
+        """Blocking fsync of every fd (tests, shutdown, offline tools)."""
+        for fd in self.fds:
+            os.fsync(fd)
+
+
+class PartitionLog:
+    def __init__(self, dir: Path, topic: str, partition: int, config: LogConfig, now_ms: int) -> None:
+        self.dir = dir
+        self.topic = topic
+        self.partition = partition
+        self.config = config
+        self.segments: list[LogSegment] = []
+        self._bases: list[int] = []
+        self.log_start_offset = 0
+        self.log_end_offset = 0
+        self.recovery_point = 0
+        self.producer_state = ProducerStateManager(dir)
+        self._unflushed_messages = 0
+        self._last_flush_ms = now_ms
+        self._clock_ms = now_ms  # latest time seen, for calls that do not pass one
+        self._pending_sync: list[Path] = []  # files of rolled segments not yet fsynced
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PartitionLog({self.topic}-{self.partition}, {self.log_start_offset}..{self.log_end_offset})"
+
+    def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
+        return LogSegment(self.dir, base_offset, index_interval_bytes=self.config.index_interval_bytes,
+                          max_index_bytes=self.config.segment_index_bytes, created_ms=now_ms)
+
+    @property
+    def active(self) -> LogSegment:
+        return self.segments[-1]
+
+    # -- opening and recovery ------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, dir: Path, topic: str, partition: int, config: LogConfig, *, recovery_point: int | None,
+             now_ms: int, log_start_offset: int | None = None) -> PartitionLog:
+        """Load the segments in ``dir``. ``recovery_point`` None means an unclean shutdown with no
+        checkpoint: every segment is rescanned; otherwise only segments holding offsets at or past it
+        (and any whose files are inconsistent) are."""
+        self = cls(dir, topic, partition, config, now_ms)
+        dir.mkdir(parents=True, exist_ok=True)
+        bases = self._clean_directory()
+        recovered: list[LogSegment] = []
+        truncated = False
+        for base in bases:
+            segment = self._new_segment(base, now_ms)
+            if truncated:
+                log.warning("%s: deleting segment %s after a truncated one",
+                            self._describe(), segment.log_path)
+                segment.delete()
+                continue
+            consistent = segment.load()
+            if not consistent or recovery_point is None or segment.next_offset > recovery_point:
+                truncated = segment.recover(self._describe()) > 0
+                recovered.append(segment)
+            self.segments.append(segment)
+        if not self.segments:
+            start = log_start_offset or 0
+            self.segments.append(self._new_segment(start, now_ms))
+        self._bases = [s.base_offset for s in self.segments]
+        self.active.open_for_append()
+        self.log_end_offset = self.active.next_offset
+        first_base = self.segments[0].base_offset
+        self.log_start_offset = min(max(log_start_offset or first_base, first_base), self.log_end_offset)
+        if recovered:
+            for segment in recovered:
+                if segment in self.segments:
+                    fsync_path(segment.log_path)
+            self.recovery_point = self.log_end_offset
+        else:
+            self.recovery_point = min(recovery_point or 0, self.log_end_offset)
+        self._load_producer_state()
+        return self
+
+    def _describe(self) -> str:
+        return f"partition {self.topic}-{self.partition}"
+
+    def _clean_directory(self) -> list[int]:
+        """Remove leftovers of interrupted operations and orphan indexes; the segment base offsets."""
+        names = os.listdir(self.dir)
+        bases = {offset_from_file_name(n) for n in names if n.endswith(LOG_SUFFIX)}
+        for name in names:
+            offset = offset_from_file_name(name)
+            stray = name.endswith(STRAY_SUFFIXES)
+            orphan = name.endswith((".index", ".timeindex")) and offset not in bases
+            if stray or orphan:
+                (self.dir / name).unlink(missing_ok=True)
+        return sorted(b for b in bases if b is not None)
+
+    def _load_producer_state(self) -> None:
+        """Newest snapshot at or below the end of the log, then replay the batch headers after it."""
+        state = self.producer_state
+        start = state.load_latest_snapshot(self.log_end_offset)
+        if start is None:
+            start = self.segments[0].base_offset
+        for segment in self.segments:
+            if segment.next_offset > start:
+                for header in segment.iter_headers(start):
+                    state.commit(header)
+
+    # -- appends -------------------------------------------------------------------------------
+
+    def append(self, batch: bytearray | memoryview, header: BatchHeader, now_ms: int) -> AppendResult:
+        """Append one validated batch (CRC checked by the caller), assigning its offsets in place."""
+        size = header.size
+        if size > self.config.max_message_bytes:
+            raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                             f"batch of {size} bytes exceeds max.message.bytes "
+                             f"{self.config.max_message_bytes}")
+        if size > self.config.segment_bytes:
+            raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE,
+                             f"batch of {size} bytes exceeds segment.bytes {self.config.segment_bytes}")
+        self._clock_ms = max(self._clock_ms, now_ms)
+        duplicate = self.producer_state.check(header)
+        if duplicate is not None:
+            return AppendResult(duplicate.first_offset, duplicate.last_offset, NO_TIMESTAMP,
+                                self.log_start_offset, duplicate=True)
+        base_offset = self.log_end_offset
+        append_time = NO_TIMESTAMP
+        final = header._replace(base_offset=base_offset)
+        if self.config.log_append_time:
+            patch_log_append_time(batch, 0, header, now_ms)
+            append_time = now_ms
+            final = final._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_MASK)
+        if self.active.should_roll(size, final, now_ms, self.config.segment_bytes, self.config.segment_ms):
+            self.roll(now_ms)
+        patch_base_offset(batch, 0, base_offset)
+        self.active.append(batch, final)
+        self.producer_state.commit(final)
+        self.log_end_offset = final.next_offset
+        self._unflushed_messages += max(header.records_count, 1)
+        return AppendResult(base_offset, final.last_offset, append_time, self.log_start_offset)
+
+    def roll(self, now_ms: int) -> None:
+        """Close the active segment for appends and start one at the log end offset."""
+        old = self.active
+        if old.size == 0:
+            return
+        old.close(sync=False)
+        self._pending_sync.extend((old.log_path, *old.index_paths))
+        # Kafka snapshots producer state at each new segment's base offset.
+        self.producer_state.take_snapshot(self.log_end_offset)
+        segment = self._new_segment(self.log_end_offset, now_ms)
+        segment.open_for_append()
+        self.segments.append(segment)
+        self._bases.append(segment.base_offset)
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _check_offset(self, offset: int) -> None:
+        if offset < self.log_start_offset or offset > self.log_end_offset:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"offset {offset} not in [{self.log_start_offset}, {self.log_end_offset}] "
+                             f"of {self.topic}-{self.partition}")
+
+    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True) -> ReadResult:
+        """Whole batches from the one holding ``offset``, up to ``max_bytes`` (the first batch always
+        when ``min_one_batch``), possibly spanning segments."""
+        self._check_offset(offset)
+        chunks: list[bytes | memoryview] = []
+        total = 0
+        i = max(0, bisect_right(self._bases, offset) - 1)
+        while i < len(self.segments) and offset < self.log_end_offset:
+            segment = self.segments[i]
+            data, reached_end = segment.read(offset, max_bytes - total, min_one_batch and not chunks)
+            if data:
+                chunks.append(data)
+                total += len(data)
+            if not reached_end or total >= max_bytes:
+                break
+            i += 1
+            if i < len(self.segments):
+                offset = max(offset, self.segments[i].base_offset)
+        return ReadResult(chunks, total)
+
+    def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record stamped at or after ``ts`` (ListOffsets)."""
+        for segment in self.segments:
+            if segment.next_offset <= self.log_start_offset:
+                continue
+            found = segment.find_timestamp(ts, self.log_start_offset, record_offsets_and_timestamps)
+            if found is not None:
+                return found
+        return None
+
+    def max_timestamp_offset(self) -> tuple[int, int] | None:
+        """(last offset of the batch with the largest maxTimestamp, that timestamp); KIP-734."""
+        best: tuple[int, int] | None = None
+        for segment in self.segments:
+            if segment.size and (best is None or segment.max_timestamp > best[1]):
+                best = (segment.offset_of_max_timestamp, segment.max_timestamp)
+        return best
+
+    def size_bytes(self) -> int:
+        return sum(segment.size for segment in self.segments)
+
+    # -- flushing ------------------------------------------------------------------------------
+
+    def needs_flush(self, now_ms: int) -> bool:
+        """flush.messages / flush.ms reached with unflushed data."""
+        if not self._unflushed_messages and not self._pending_sync:
+            return False
+        return (self._unflushed_messages >= self.config.flush_interval_messages
+                or now_ms - self._last_flush_ms >= self.config.flush_interval_ms)
+
+    def begin_flush(self, now_ms: int | None = None) -> FlushTicket:
+        """On the loop: collect the fds to fsync up to the current log end (the active segment, and
+        the files of segments rolled since the last flush, opened now so idle logs hold no extra
+        fds). fsync them (off the loop), then call ``complete_flush(ticket)`` on the loop."""
+        active = self.active
+        active.persist_indexes(final_time_entry=True)
+        opened = []
+        for path in (*self._pending_sync, *active.index_paths):
+            try:
+                opened.append(os.open(path, os.O_RDONLY))
+            except FileNotFoundError:
+                pass
+        fds = ((active.fd,) if active.fd is not None else ()) + tuple(opened)
+        ticket = FlushTicket(self.log_end_offset, fds, tuple(opened))
+        self._pending_sync = []
+        self._unflushed_messages = 0
+        self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
+        return ticket
+
+    def complete_flush(self, ticket: FlushTicket) -> None:
+        """After every fd of ``ticket`` was fsynced: advance the recovery point, release the fds."""
+        for fd in ticket.opened_fds:
+            os.close(fd)
+        self.recovery_point = max(self.recovery_point, ticket.offset)
+
+    def flush(self, now_ms: int | None = None) -> None:
+        """Synchronous flush, for shutdown, tests and offline tools."""
+        ticket = self.begin_flush(now_ms)
+        ticket.sync()
+        self.complete_flush(ticket)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Snapshot producer state, fsync everything and release the file descriptors."""
+        if self._closed:
+            return
+        self._closed = True
+        self.producer_state.take_snapshot(self.log_end_offset)
+        for path in self._pending_sync:
+            fsync_path(path)
+        self._pending_sync = []
+        self.active.close(sync=True)
+        self.recovery_point = self.log_end_offset
+        self._unflushed_messages = 0
+
+    def delete(self) -> None:
+        """Remove the partition: rename the directory aside first (as Kafka does), then delete it."""
+        self._closed = True
+        for segment in self.segments:
+            if segment.fd is not None:
+                os.close(segment.fd)
+                segment.fd = None
+        doomed = self.dir.with_name(f"{self.dir.name}.{uuid.uuid4().hex}-delete")
+        os.replace(self.dir, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)

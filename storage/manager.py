@@ -1,0 +1,239 @@
+"""The logs of one data directory (Kafka's LogManager, one node, one log dir).
+
+Files kept next to the partition directories, in Kafka's formats where Kafka has one:
+
+- ``meta.properties``: ``version=1``, ``cluster.id`` (22-char URL-safe base64 UUID), ``node.id=1``.
+- ``recovery-point-offset-checkpoint`` / ``log-start-offset-checkpoint``: ``0``, the entry count,
+  then ``topic partition offset`` lines (OffsetCheckpointFile).
+- ``.kafka_cleanshutdown``: written last by ``close()``, removed right after ``load()``.
+- ``topics.json``: our own record of the topics (KRaft keeps this in the metadata log).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .files import atomic_write
+from .log import LogConfig, PartitionLog
+
+log = logging.getLogger(__name__)
+
+META_PROPERTIES = "meta.properties"
+TOPICS_FILE = "topics.json"
+RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
+LOG_START_CHECKPOINT = "log-start-offset-checkpoint"
+CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
+PARTITION_METADATA = "partition.metadata"
+NODE_ID = 1
+
+# Broker-level names (KafkaConfig / ServerLogConfigs) -> topic-level names (TopicConfig).
+_BROKER_TO_TOPIC = {
+    "log.segment.bytes": "segment.bytes",
+    "log.index.interval.bytes": "index.interval.bytes",
+    "log.index.size.max.bytes": "segment.index.bytes",
+    "message.max.bytes": "max.message.bytes",
+    "log.message.timestamp.type": "message.timestamp.type",
+    "log.flush.interval.messages": "flush.messages",
+    "log.flush.interval.ms": "flush.ms",
+}
+
+
+def uuid_to_kafka(value: uuid.UUID) -> str:
+    """Kafka's Uuid.toString(): URL-safe base64 of the 16 bytes, no padding."""
+    return base64.urlsafe_b64encode(value.bytes).rstrip(b"=").decode("ascii")
+
+
+def uuid_from_kafka(text: str) -> uuid.UUID:
+    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    name: str
+    topic_id: uuid.UUID
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
+
+
+def broker_defaults_to_topic(defaults: Mapping[str, str]) -> dict[str, str]:
+    """Translate broker-level log defaults into topic-level names (log.roll.ms wins over hours)."""
+    out = {topic_key: str(defaults[key]) for key, topic_key in _BROKER_TO_TOPIC.items() if key in defaults}
+    if "log.roll.ms" in defaults:
+        out["segment.ms"] = str(defaults["log.roll.ms"])
+    elif "log.roll.hours" in defaults:
+        out["segment.ms"] = str(int(defaults["log.roll.hours"]) * 3600 * 1000)
+    return out
+
+
+def read_offset_checkpoint(path: Path) -> dict[tuple[str, int], int]:
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    try:
+        if lines[0].strip() != "0":
+            raise ValueError(f"unknown version {lines[0]!r}")
+        count = int(lines[1])
+        entries = {}
+        for line in lines[2 : 2 + count]:
+            topic, partition, offset = line.split()
+            entries[(topic, int(partition))] = int(offset)
+        if len(entries) != count:
+            raise ValueError("entry count mismatch")
+        return entries
+    except (IndexError, ValueError) as exc:
+        log.warning("ignoring malformed checkpoint %s: %s", path, exc)
+        return {}
+
+
+def write_offset_checkpoint(path: Path, entries: Mapping[tuple[str, int], int]) -> None:
+    lines = ["0", str(len(entries))]
+    lines += [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(entries.items())]
+    atomic_write(path, ("\n".join(lines) + "\n").encode())
+
+
+class LogManager:
+    def __init__(self, data_dir: Path, *, now_ms: int) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.now_ms = now_ms
+        self.topics: dict[str, TopicInfo] = {}
+        self.logs: dict[tuple[str, int], PartitionLog] = {}
+        self._defaults: dict[str, str] = {}
+        self.cluster_id = self._load_or_create_meta()
+
+    # -- meta.properties -----------------------------------------------------------------------
+
+    def _load_or_create_meta(self) -> str:
+        path = self.data_dir / META_PROPERTIES
+        if path.exists():
+            props = {}
+            for line in path.read_text().splitlines():
+                if line and not line.startswith("#") and "=" in line:
+                    key, value = line.split("=", 1)
+                    props[key.strip()] = value.strip()
+            if props.get("cluster.id"):
+                return props["cluster.id"]
+        cluster_id = uuid_to_kafka(uuid.uuid4())
+        text = f"#\nversion=1\ncluster.id={cluster_id}\nnode.id={NODE_ID}\n"
+        atomic_write(path, text.encode())
+        return cluster_id
+
+    # -- loading -------------------------------------------------------------------------------
+
+    def load(self, default_config: Mapping[str, str]) -> None:
+        """Open every partition log. After a clean shutdown the checkpointed recovery points are
+        trusted; otherwise each log rescans from its recovery point (all of it if it has none)."""
+        if self.logs:
+            raise RuntimeError("LogManager.load called twice")
+        self._defaults = broker_defaults_to_topic(default_config)
+        marker = self.data_dir / CLEAN_SHUTDOWN_MARKER
+        clean = marker.exists()
+        recovery_points = read_offset_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT)
+        start_offsets = read_offset_checkpoint(self.data_dir / LOG_START_CHECKPOINT)
+        log.info("loading logs from %s (%s shutdown)", self.data_dir, "clean" if clean else "unclean")
+        self._remove_deleted_dirs()
+        self.topics = self._read_topics()
+        for info in self.topics.values():
+            for partition in range(info.partitions):
+                key = (info.name, partition)
+                self.logs[key] = PartitionLog.open(
+                    self._partition_dir(info.name, partition), info.name, partition,
+                    self.effective_config(info.name), recovery_point=recovery_points.get(key),
+                    now_ms=self.now_ms, log_start_offset=start_offsets.get(key))
+                self._write_partition_metadata(info, partition)
+        # From here on a crash must be detected as unclean.
+        marker.unlink(missing_ok=True)
+        self.checkpoint()
+
+    def _remove_deleted_dirs(self) -> None:
+        for name in os.listdir(self.data_dir):
+            if name.endswith("-delete") and (self.data_dir / name).is_dir():
+                shutil.rmtree(self.data_dir / name, ignore_errors=True)
+
+    def _read_topics(self) -> dict[str, TopicInfo]:
+        path = self.data_dir / TOPICS_FILE
+        if not path.exists():
+            return {}
+        data = json.loads(path.read_text())
+        return {t["name"]: TopicInfo(t["name"], uuid.UUID(t["topic_id"]), int(t["partitions"]),
+                                     dict(t.get("configs", {})))
+                for t in data["topics"]}
+
+    def _write_topics(self) -> None:
+        data = {"version": 1, "topics": [
+            {"name": t.name, "topic_id": str(t.topic_id), "partitions": t.partitions, "configs": t.configs}
+            for t in self.topics.values()]}
+        atomic_write(self.data_dir / TOPICS_FILE, json.dumps(data, indent=1, sort_keys=True).encode())
+
+    def _partition_dir(self, topic: str, partition: int) -> Path:
+        return self.data_dir / f"{topic}-{partition}"
+
+    def _write_partition_metadata(self, info: TopicInfo, partition: int) -> None:
+        path = self._partition_dir(info.name, partition) / PARTITION_METADATA
+        text = f"version: 0\ntopic_id: {uuid_to_kafka(info.topic_id)}\n"
+        if not path.exists() or path.read_text() != text:
+            atomic_write(path, text.encode())
+
+    # -- topics --------------------------------------------------------------------------------
+
+    def effective_config(self, topic: str) -> LogConfig:
+        """Broker defaults overlaid with the topic's own overrides."""
+        info = self.topics.get(topic)
+        merged = dict(self._defaults)
+        if info is not None:
+            merged.update(info.configs)
+        return LogConfig.from_topic_configs(merged)
+
+    def create_topic(self, name: str, partitions: int, configs: Mapping[str, str],
+                     topic_id: uuid.UUID | None = None) -> TopicInfo:
+        if name in self.topics:
+            raise ValueError(f"topic {name!r} already exists")
+        info = TopicInfo(name, topic_id or uuid.uuid4(), partitions, dict(configs))
+        self.topics[name] = info
+        config = self.effective_config(name)
+        for partition in range(partitions):
+            directory = self._partition_dir(name, partition)
+            if directory.exists():  # leftovers of a topic of the same name that was never recorded
+                shutil.rmtree(directory)
+            self.logs[(name, partition)] = PartitionLog.open(
+                directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
+            self._write_partition_metadata(info, partition)
+        self._write_topics()
+        return info
+
+    def delete_topic(self, name: str) -> None:
+        info = self.topics.pop(name)
+        self._write_topics()
+        for partition in range(info.partitions):
+            partition_log = self.logs.pop((name, partition), None)
+            if partition_log is not None:
+                partition_log.delete()
+
+    def get_log(self, topic: str, partition: int) -> PartitionLog | None:
+        return self.logs.get((topic, partition))
+
+    def all_logs(self) -> list[PartitionLog]:
+        return list(self.logs.values())
+
+    # -- checkpoints and shutdown --------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        write_offset_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT,
+                                {key: lg.recovery_point for key, lg in self.logs.items()})
+        write_offset_checkpoint(self.data_dir / LOG_START_CHECKPOINT,
+                                {key: lg.log_start_offset for key, lg in self.logs.items()})
+
+    def close(self) -> None:
+        for partition_log in self.logs.values():
+            partition_log.close()
+        self.checkpoint()
+        atomic_write(self.data_dir / CLEAN_SHUTDOWN_MARKER, b"")

@@ -1,0 +1,278 @@
+"""One log segment: a ``.log`` file of concatenated batches plus its ``.index`` and ``.timeindex``
+(the shape of Kafka's LogSegment.java).
+
+Only the active segment keeps a file descriptor open; reads of older segments open, pread and close,
+so many partitions do not mean many open files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from pykafka_broker.protocol.records import (
+    BATCH_HEADER_SIZE,
+    LOG_OVERHEAD,
+    BatchHeader,
+    crc_matches,
+    iter_batches,
+    read_batch_header,
+    read_batch_prefix,
+)
+
+from .files import (
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    BatchScanner,
+    fsync_path,
+    offset_file_name,
+    write_all,
+)
+from .index import OffsetIndex, TimeIndex
+
+log = logging.getLogger(__name__)
+
+NO_TIMESTAMP = -1
+MAX_RELATIVE_OFFSET = 0x7FFFFFFF
+LOCATE_CHUNK = 64 * 1024
+
+
+class LogSegment:
+    def __init__(self, dir: Path, base_offset: int, *, index_interval_bytes: int, max_index_bytes: int,
+                 created_ms: int) -> None:
+        self.base_offset = base_offset
+        self.log_path = dir / offset_file_name(base_offset, LOG_SUFFIX)
+        self.offset_index = OffsetIndex(dir / offset_file_name(base_offset, INDEX_SUFFIX),
+                                        base_offset, max_index_bytes)
+        self.time_index = TimeIndex(dir / offset_file_name(base_offset, TIME_INDEX_SUFFIX),
+                                    base_offset, max_index_bytes)
+        self.index_interval_bytes = index_interval_bytes
+        self.created_ms = created_ms
+        self.fd: int | None = None
+        self._reset_stats()
+
+    def _reset_stats(self) -> None:
+        self.size = 0
+        self.next_offset = self.base_offset
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = self.base_offset
+        self.first_batch_timestamp: int | None = None
+        self._bytes_since_index = 0
+
+    @property
+    def index_paths(self) -> tuple[Path, Path]:
+        return self.offset_index.path, self.time_index.path
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def open_for_append(self) -> None:
+        if self.fd is None:
+            self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def _read_fd(self) -> tuple[int, bool]:
+        """(fd, owned): the active fd, or a fresh one the caller must close."""
+        if self.fd is not None:
+            return self.fd, False
+        return os.open(self.log_path, os.O_RDONLY), True
+
+    def persist_indexes(self, *, final_time_entry: bool) -> None:
+        """Write index entries to their files. ``final_time_entry`` adds the segment's max timestamp,
+        as Kafka does when a segment becomes inactive or is closed, so it survives a restart."""
+        if final_time_entry and self.size:
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp,
+                                         skip_full_check=True)
+        self.offset_index.persist()
+        self.time_index.persist()
+
+    def close(self, *, sync: bool = True) -> None:
+        self.persist_indexes(final_time_entry=True)
+        if self.fd is not None:
+            if sync:
+                os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = None
+        if sync:
+            for path in self.index_paths:
+                fsync_path(path)
+
+    def delete(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        for path in (self.log_path, *self.index_paths):
+            path.unlink(missing_ok=True)
+
+    # -- appends ---------------------------------------------------------------------------------
+
+    def should_roll(self, batch_size: int, header: BatchHeader, now_ms: int, segment_bytes: int,
+                    segment_ms: int) -> bool:
+        """LogSegment.shouldRoll: size, age, full index, or an offset that no longer fits in int32."""
+        if self.size == 0:
+            return False
+        if self.size + batch_size > segment_bytes:
+            return True
+        # Age is measured from the first batch's timestamp when there is one (Kafka's
+        # rollingBasedTimestamp), else from the segment's creation.
+        first = self.first_batch_timestamp
+        if first is not None and first >= 0:
+            waited = header.max_timestamp - first
+        else:
+            waited = now_ms - self.created_ms
+        if waited > segment_ms:
+            return True
+        if self.offset_index.is_full or self.time_index.is_full:
+            return True
+        return header.last_offset - self.base_offset > MAX_RELATIVE_OFFSET
+
+    def append(self, batch: bytes | bytearray | memoryview, header: BatchHeader) -> None:
+        """Write one batch whose offsets (and timestamps) are final; ``header`` describes it."""
+        assert self.fd is not None, "append to an inactive segment"
+        position = self.size
+        write_all(self.fd, batch)
+        self._track(position, header)
+
+    def _track(self, position: int, header: BatchHeader) -> None:
+        if header.max_timestamp > self.max_timestamp:
+            self.max_timestamp = header.max_timestamp
+            self.offset_of_max_timestamp = header.last_offset
+        if self.first_batch_timestamp is None:
+            self.first_batch_timestamp = header.max_timestamp
+        # One index entry each time more than index.interval.bytes went in since the last one.
+        if self._bytes_since_index > self.index_interval_bytes:
+            self.offset_index.append(header.last_offset, position)
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self._bytes_since_index = 0
+        self._bytes_since_index += header.size
+        self.size = position + header.size
+        self.next_offset = header.next_offset
+
+    # -- loading and recovery --------------------------------------------------------------------
+
+    def load(self) -> bool:
+        """Load the indexes and find the end of the data without reading it all. False when the
+        segment needs ``recover()``: an index is missing or insane, or the file ends in a torn batch."""
+        self._reset_stats()
+        file_size = self.log_path.stat().st_size
+        index_ok = self.offset_index.load(file_size)
+        start_offset, start_pos = self.offset_index.last_entry
+        fd = os.open(self.log_path, os.O_RDONLY)
+        try:
+            if file_size >= BATCH_HEADER_SIZE:
+                first = read_batch_header(os.pread(fd, BATCH_HEADER_SIZE, 0))
+                self.first_batch_timestamp = first.max_timestamp
+            scanner = BatchScanner(fd, start_pos, file_size, chunk=LOCATE_CHUNK)
+            for _, header, _ in scanner:
+                self.next_offset = header.next_offset
+                if header.max_timestamp > self.max_timestamp:
+                    self.max_timestamp = header.max_timestamp
+                    self.offset_of_max_timestamp = header.last_offset
+        finally:
+            os.close(fd)
+        self.size = scanner.position
+        self._bytes_since_index = scanner.position - start_pos
+        time_ok = self.time_index.load(self.next_offset - 1)
+        last_time = self.time_index.last_entry
+        if last_time is not None and last_time[0] > self.max_timestamp:
+            self.max_timestamp, self.offset_of_max_timestamp = last_time
+        if start_pos and self.next_offset <= start_offset:
+            index_ok = False
+        return index_ok and time_ok and scanner.position == file_size
+
+    def recover(self, describe: str) -> int:
+        """Rescan every batch (magic, CRC, increasing offsets), truncate the file at the first bad or
+        torn one and rebuild both indexes. Returns the number of bytes dropped."""
+        self._reset_stats()
+        self.offset_index.reset()
+        self.time_index.reset()
+        fd, owned = self._read_fd()
+        try:
+            file_size = os.fstat(fd).st_size
+            valid_end = 0
+            for pos, header, body in BatchScanner(fd, 0, file_size, with_body=True):
+                assert body is not None
+                in_order = header.base_offset >= self.next_offset
+                if header.magic != 2 or not in_order or not crc_matches(body, 0, header):
+                    break
+                self._track(pos, header)
+                valid_end = pos + header.size
+        finally:
+            if owned:
+                os.close(fd)
+        dropped = file_size - valid_end
+        if dropped:
+            log.warning("%s: truncating %s at byte %d, dropping %d bytes of torn or corrupt data",
+                        describe, self.log_path, valid_end, dropped)
+            os.truncate(self.log_path, valid_end)
+        self.persist_indexes(final_time_entry=True)
+        return dropped
+
+    def iter_headers(self, from_offset: int) -> Iterable[BatchHeader]:
+        """Headers of the batches whose last offset is >= ``from_offset`` (recovery replays)."""
+        fd, owned = self._read_fd()
+        try:
+            _, pos = self.offset_index.lookup(from_offset)
+            for _, header, _ in BatchScanner(fd, pos, self.size):
+                if header.last_offset >= from_offset:
+                    yield header
+        finally:
+            if owned:
+                os.close(fd)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def _locate(self, fd: int, offset: int) -> tuple[int, BatchHeader] | None:
+        """Position and header of the first batch whose last offset is >= ``offset``."""
+        _, pos = self.offset_index.lookup(offset)
+        for position, header, _ in BatchScanner(fd, pos, self.size, chunk=LOCATE_CHUNK):
+            if header.last_offset >= offset:
+                return position, header
+        return None
+
+    def read(self, offset: int, max_bytes: int, min_one_batch: bool) -> tuple[bytes | memoryview, bool]:
+        """Whole batches from the one holding ``offset``, at most ``max_bytes`` (but the first batch
+        whatever its size when ``min_one_batch``). Returns (data, reached the end of the segment)."""
+        fd, owned = self._read_fd()
+        try:
+            found = self._locate(fd, offset)
+            if found is None:
+                return b"", True
+            pos, _ = found
+            data = os.pread(fd, max(0, min(max_bytes, self.size - pos)), pos)
+            end = 0
+            for batch_pos, header in iter_batches(data):
+                end = batch_pos + header.size
+            if end == 0:
+                if not min_one_batch:
+                    return b"", False
+                _, batch_length = read_batch_prefix(os.pread(fd, LOG_OVERHEAD, pos))
+                data = os.pread(fd, batch_length + LOG_OVERHEAD, pos)
+                end = len(data)
+        finally:
+            if owned:
+                os.close(fd)
+        reached_end = pos + end >= self.size
+        return (data if end == len(data) else memoryview(data)[:end]), reached_end
+
+    def find_timestamp(self, timestamp: int, min_offset: int,
+                       record_times: Callable[[bytes], Iterable[tuple[int, int]]]) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record at or after ``min_offset`` stamped >= ``timestamp``."""
+        if self.size == 0 or self.max_timestamp < timestamp:
+            return None
+        start = self.time_index.lookup(timestamp)
+        start = max(min_offset, self.base_offset if start is None else start)
+        fd, owned = self._read_fd()
+        try:
+            _, pos = self.offset_index.lookup(start)
+            for batch_pos, header, _ in BatchScanner(fd, pos, self.size, chunk=LOCATE_CHUNK):
+                if header.last_offset < start or header.max_timestamp < timestamp:
+                    continue
+                for offset, ts in record_times(os.pread(fd, header.size, batch_pos)):
+                    if offset >= start and ts >= timestamp:
+                        return offset, ts
+        finally:
+            if owned:
+                os.close(fd)
+        return None
