@@ -108,7 +108,8 @@ def consume(bootstrap: str, topic: str, partitions: int, records: int, record_by
         while count < records:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"consumed {count} of {records} records in {timeout:.0f} s")
-            for msg in consumer.consume(10000, 0.5):
+            # Never ask for more than remain: consume() waits for the full count or the timeout.
+            for msg in consumer.consume(min(10000, records - count), 0.5):
                 if msg.error():
                     raise KafkaException(msg.error())
                 count += 1
@@ -136,8 +137,10 @@ def end_to_end_latency(bootstrap: str, topic: str, partitions: int, rate: int, s
     def consume_loop() -> None:
         try:
             while not stop.is_set() and len(latencies_ns) < total:
-                for msg in consumer.consume(1000, 0.05):
-                    now = time.monotonic_ns()
+                # poll() returns as soon as one record is there; consume(n) would wait for n of them.
+                msg = consumer.poll(0.05)
+                now = time.monotonic_ns()
+                if msg is not None:
                     if msg.error():
                         raise KafkaException(msg.error())
                     seq, sent = LATENCY_HEADER.unpack_from(msg.value())

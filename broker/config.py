@@ -86,10 +86,6 @@ class BrokerConfig:
             cfg.advertised_host = advertised_host
         return cfg
 
-    def topic_defaults(self) -> dict[str, str]:
-        """Broker-level values that topic configs fall back to (their synonyms)."""
-        return {name: value for name in BROKER_CONFIGS if (value := self.get(name)) is not None}
-
 
 def _read_yaml(path: Path) -> Mapping[str, str]:
     try:

@@ -23,6 +23,7 @@ from pykafka_broker.broker.connection import KafkaConnection
 from pykafka_broker.broker.context import Broker, now_ms
 from pykafka_broker.broker.flusher import Flusher
 from pykafka_broker.broker.producer_ids import ProducerIdAllocator
+from pykafka_broker.broker.topics import log_properties
 from pykafka_broker.storage.manager import LogManager
 
 log = logging.getLogger("pykafka_broker.server")
@@ -34,7 +35,7 @@ WILDCARDS = {"", "0.0.0.0", "::"}
 def open_broker(config: BrokerConfig) -> Broker:
     data_dir = Path(config.data_dir).resolve()
     logs = LogManager(data_dir, now_ms=now_ms())
-    logs.load(config.topic_defaults())
+    logs.load(log_properties(config, {}))
     return Broker(config=config, logs=logs, producer_ids=ProducerIdAllocator(data_dir),
                   flusher=Flusher())
 

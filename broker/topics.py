@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from pykafka_broker.broker.config_defs import TOPIC_CONFIGS, ConfigError, validate_value
+from pykafka_broker.broker.config_defs import (
+    BROKER_CONFIGS,
+    SYNONYM_TO_MS,
+    TOPIC_CONFIGS,
+    ConfigError,
+    canonical_value,
+    validate_value,
+)
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 MAX_NAME_LENGTH = 249
@@ -29,6 +38,7 @@ def validate_topic_name(name: str | None) -> None:
 
 
 def validate_topic_configs(configs: dict[str, str]) -> None:
+    """Kafka's LogConfig.validateNames + per-value checks + validateValues (INVALID_CONFIG)."""
     for name, value in configs.items():
         if name not in TOPIC_CONFIGS:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
@@ -36,43 +46,80 @@ def validate_topic_configs(configs: dict[str, str]) -> None:
             validate_value(name, value)
         except ConfigError as exc:
             raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
-    ts_type = configs.get("message.timestamp.type")
-    if ts_type is not None and ts_type not in ("CreateTime", "LogAppendTime"):
-        raise KafkaError(ErrorCode.INVALID_CONFIG,
-                         f"Invalid value {ts_type} for configuration message.timestamp.type: String must "
-                         "be one of: CreateTime, LogAppendTime")
+    min_lag = int(configs.get("min.compaction.lag.ms", TOPIC_CONFIGS["min.compaction.lag.ms"].default or 0))
+    max_lag = int(configs.get("max.compaction.lag.ms", TOPIC_CONFIGS["max.compaction.lag.ms"].default or 0))
+    if min_lag > max_lag:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"conflict topic config setting min.compaction.lag.ms "
+                         f"({min_lag}) > max.compaction.lag.ms ({max_lag})")
 
-
-# Broker properties a topic config falls back to, in Kafka's synonym order, with a unit multiplier.
-_FALLBACKS: dict[str, list[tuple[str, int]]] = {
-    "retention.ms": [("log.retention.ms", 1), ("log.retention.minutes", 60_000),
-                     ("log.retention.hours", 3_600_000)],
-    "segment.ms": [("log.roll.ms", 1), ("log.roll.hours", 3_600_000)],
-    "flush.ms": [("log.flush.interval.ms", 1), ("log.flush.scheduler.interval.ms", 1)],
-}
 
 SOURCE_TOPIC = 1  # DescribeConfigs ConfigSource: DYNAMIC_TOPIC_CONFIG
 SOURCE_STATIC_BROKER = 4
 SOURCE_DEFAULT = 5
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedConfig:
+    """A topic config's effective value, where it came from, and every candidate in priority order."""
+    value: str
+    source: int
+    synonyms: tuple[tuple[str, str | None, int], ...]  # (name, value, source)
+
+
+def resolve_topic_config(name: str, broker_props: Mapping[str, str],
+                         overrides: Mapping[str, str]) -> ResolvedConfig:
+    """Kafka's order: the topic override, then each broker synonym set explicitly, then the defaults
+    of the broker synonyms. ``*.minutes``/``*.hours`` synonyms are converted to milliseconds.
+
+    Kafka itself (ConfigHelper.configSynonyms) drops synonyms listed before the first-priority broker
+    name, so e.g. a static ``log.retention.hours`` shows as DEFAULT_CONFIG for ``retention.ms``; we
+    report it as STATIC_BROKER_CONFIG, which says where the value really comes from.
+    """
+    cd = TOPIC_CONFIGS[name]
+    synonyms: list[tuple[str, str | None, int]] = []
+    value: str | None = None
+    if name in overrides:
+        value = _canonical(name, overrides[name])
+        synonyms.append((name, value, SOURCE_TOPIC))
+    for broker_name in cd.synonyms:
+        if broker_name in broker_props:
+            raw = broker_props[broker_name]
+            synonyms.append((broker_name, raw, SOURCE_STATIC_BROKER))
+            if value is None:
+                value = _from_broker(name, broker_name, raw)
+    for broker_name in cd.synonyms:
+        default = BROKER_CONFIGS[broker_name].default
+        if default is not None:
+            synonyms.append((broker_name, default, SOURCE_DEFAULT))
+    if value is None:
+        value = cd.default or ""
+    source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
+    return ResolvedConfig(value, source, tuple(synonyms))
+
+
+def _canonical(name: str, raw: str) -> str:
+    try:
+        return canonical_value(name, raw)
+    except ConfigError:  # stored before validation existed: show it as it was given
+        return raw
+
+
+def _from_broker(name: str, broker_name: str, raw: str) -> str:
+    unit = SYNONYM_TO_MS.get(broker_name, 1)
+    if unit == 1 or not raw.strip().lstrip("-").isdigit():
+        return _canonical(name, raw)
+    millis = int(raw) * unit
+    if name == "retention.ms" and millis < 0:  # KafkaConfig.logRetentionTimeMillis: any negative is -1
+        millis = -1
+    return str(millis)
+
+
 def effective_topic_configs(broker_config: Any, overrides: dict[str, str]) -> dict[str, tuple[str, int]]:
     """Every topic config's value and source: the topic override, else the broker synonym, else the
     default (Kafka's resolution order for DescribeConfigs)."""
-    out: dict[str, tuple[str, int]] = {}
-    for name, cd in TOPIC_CONFIGS.items():
-        if name in overrides:
-            out[name] = (overrides[name], SOURCE_TOPIC)
-            continue
-        synonyms = _FALLBACKS.get(name) or ([(cd.synonym, 1)] if cd.synonym else [])
-        for broker_name, unit in synonyms:
-            if broker_name in broker_config.props:
-                out[name] = (str(int(broker_config.props[broker_name]) * unit) if unit != 1
-                             else broker_config.props[broker_name], SOURCE_STATIC_BROKER)
-                break
-        else:
-            out[name] = (cd.default or "", SOURCE_DEFAULT)
-    return out
+    props = broker_config.props
+    return {name: (r.value, r.source) for name in TOPIC_CONFIGS
+            for r in [resolve_topic_config(name, props, overrides)]}
 
 
 def log_properties(broker_config: Any, overrides: dict[str, str]) -> dict[str, str]:

@@ -77,7 +77,14 @@ def parse_request_header(frame: bytes | bytearray | memoryview) -> RequestHeader
         raise ProtocolError(f"invalid client_id length {client_len}")
     # The header is v2 exactly when the request version is flexible; ApiVersions v3+ included.
     if api_version >= 0 and api_key in _KNOWN_KEYS and is_flexible(api_key, api_version):
-        pos = skip_tagged_fields(frame, pos)
+        try:
+            pos = skip_tagged_fields(frame, pos)
+        except ProtocolError:
+            # An ApiVersions request newer than we know may use a header we cannot predict; its body
+            # is ignored (we answer v0 with our ranges), so do not fail the connection over it.
+            if api_key != ApiKey.API_VERSIONS:
+                raise
+            pos = len(frame)
     return RequestHeader(api_key, api_version, correlation_id, client_id, pos)
 
 

@@ -34,16 +34,6 @@ CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
 PARTITION_METADATA = "partition.metadata"
 NODE_ID = 1
 
-# Broker-level names (KafkaConfig / ServerLogConfigs) -> topic-level names (TopicConfig).
-_BROKER_TO_TOPIC = {
-    "log.segment.bytes": "segment.bytes",
-    "log.index.interval.bytes": "index.interval.bytes",
-    "log.index.size.max.bytes": "segment.index.bytes",
-    "message.max.bytes": "max.message.bytes",
-    "log.message.timestamp.type": "message.timestamp.type",
-    "log.flush.interval.messages": "flush.messages",
-    "log.flush.interval.ms": "flush.ms",
-}
 
 
 def uuid_to_kafka(value: uuid.UUID) -> str:
@@ -61,16 +51,6 @@ class TopicInfo:
     topic_id: uuid.UUID
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
-
-
-def broker_defaults_to_topic(defaults: Mapping[str, str]) -> dict[str, str]:
-    """Translate broker-level log defaults into topic-level names (log.roll.ms wins over hours)."""
-    out = {topic_key: str(defaults[key]) for key, topic_key in _BROKER_TO_TOPIC.items() if key in defaults}
-    if "log.roll.ms" in defaults:
-        out["segment.ms"] = str(defaults["log.roll.ms"])
-    elif "log.roll.hours" in defaults:
-        out["segment.ms"] = str(int(defaults["log.roll.hours"]) * 3600 * 1000)
-    return out
 
 
 def read_offset_checkpoint(path: Path) -> dict[tuple[str, int], int]:
@@ -130,16 +110,20 @@ class LogManager:
     # -- loading -------------------------------------------------------------------------------
 
     def load(self, default_config: Mapping[str, str]) -> None:
-        """Open every partition log. After a clean shutdown the checkpointed recovery points are
+        """Open every partition log. ``default_config`` holds topic-level names (segment.bytes, ...)
+        already resolved from the broker's properties by the broker layer. After a clean shutdown the checkpointed recovery points are
         trusted; otherwise each log rescans from its recovery point (all of it if it has none)."""
         if self.logs:
             raise RuntimeError("LogManager.load called twice")
-        self._defaults = broker_defaults_to_topic(default_config)
+        self._defaults = dict(default_config)
         marker = self.data_dir / CLEAN_SHUTDOWN_MARKER
         clean = marker.exists()
         recovery_points = read_offset_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT)
         start_offsets = read_offset_checkpoint(self.data_dir / LOG_START_CHECKPOINT)
-        log.info("loading logs from %s (%s shutdown)", self.data_dir, "clean" if clean else "unclean")
+        if (self.data_dir / TOPICS_FILE).exists():
+            log.info("loading logs from %s (%s shutdown)", self.data_dir, "clean" if clean else "unclean")
+        else:
+            log.info("new data dir %s", self.data_dir)
         self._remove_deleted_dirs()
         self.topics = self._read_topics()
         for info in self.topics.values():

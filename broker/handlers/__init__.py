@@ -5,6 +5,7 @@ from pykafka_broker.broker.handlers import (  # noqa: F401
     create_topics,
     delete_topics,
     describe_cluster,
+    describe_configs,
     fetch,
     init_producer_id,
     list_offsets,

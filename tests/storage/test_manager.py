@@ -82,16 +82,14 @@ def test_delete_topic(tmp_path: Path) -> None:
         again.delete_topic("a")
 
 
-def test_broker_defaults(tmp_path: Path) -> None:
+def test_topic_defaults_overlaid_by_topic_overrides(tmp_path: Path) -> None:
+    # The broker layer resolves broker synonyms (log.roll.hours, ...) into topic-level names.
     mgr = LogManager(tmp_path, now_ms=NOW)
-    mgr.load({"log.roll.hours": "1", "log.index.interval.bytes": "10", "message.max.bytes": "99",
-              "log.message.timestamp.type": "LogAppendTime", "log.flush.interval.messages": "1",
-              "unrelated": "x"})
+    mgr.load({"segment.ms": "3600000", "index.interval.bytes": "10", "max.message.bytes": "99",
+              "message.timestamp.type": "LogAppendTime", "flush.messages": "1", "unrelated": "x"})
     mgr.create_topic("t", 1, {"segment.ms": "5"})
     config = mgr.effective_config("t")
     assert (config.segment_ms, config.index_interval_bytes, config.max_message_bytes) == (5, 10, 99)
     assert config.message_timestamp_type == "LogAppendTime" and config.flush_interval_messages == 1
+    assert mgr.effective_config("unknown").segment_ms == 3600000
     mgr.close()
-    other = LogManager(tmp_path / "other", now_ms=NOW)
-    other.load({"log.roll.ms": "7", "log.roll.hours": "1"})
-    assert other.effective_config("unknown").segment_ms == 7

@@ -1,0 +1,62 @@
+"""kafkajs end to end through tests/clients/js/roundtrip.js (admin, idempotent produce, offsets, delete)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent / "js" / "roundtrip.js"
+NODE = shutil.which("node")
+KAFKAJS_DIR = os.environ.get("KAFKAJS_DIR", "")
+HAVE_KAFKAJS = bool(KAFKAJS_DIR) and (Path(KAFKAJS_DIR) / "node_modules" / "kafkajs").is_dir()
+
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node not installed"),
+    pytest.mark.skipif(not HAVE_KAFKAJS, reason="kafkajs not found: set KAFKAJS_DIR to a dir with "
+                       "node_modules/kafkajs (npm install --prefix DIR kafkajs@2; .ci/run does)"),
+]
+
+
+def run_script(bootstrap: str, topic: str) -> dict[str, object]:
+    assert NODE is not None
+    proc = subprocess.run([NODE, str(SCRIPT), bootstrap, topic], capture_output=True, text=True,
+                          timeout=90, env={**os.environ, "KAFKAJS_DIR": KAFKAJS_DIR})
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, f"node exited {proc.returncode}\nstdout:\n{proc.stdout}\n" \
+                                           f"stderr:\n{proc.stderr[-4000:]}"
+    return json.loads(lines[-1])  # type: ignore[no-any-return]
+
+
+def test_admin_idempotent_produce_offsets_delete(broker):  # type: ignore[no-untyped-def]
+    result = run_script(broker.bootstrap, "kafkajs-rt")
+    assert result["created"] is True
+    assert result["createdAgain"] is False  # TOPIC_ALREADY_EXISTS, which kafkajs reports as false
+    sends = result["sends"]
+    assert len(sends) == 4  # type: ignore[arg-type]
+    for metas in sends:  # type: ignore[union-attr]
+        assert metas and all(m["errorCode"] == 0 for m in metas), metas
+    offsets = result["offsets"]
+    assert [o["partition"] for o in offsets] == [0, 1, 2]  # type: ignore[union-attr]
+    assert all(o["low"] == 0 for o in offsets)  # type: ignore[union-attr]
+    assert all(o["high"] > 0 for o in offsets), offsets  # type: ignore[union-attr]
+    assert result["highWatermarkTotal"] == 200
+    # Each partition's batches got increasing base offsets below its high watermark.
+    high = {o["partition"]: o["high"] for o in offsets}  # type: ignore[union-attr]
+    last: dict[int, int] = {}
+    for metas in sends:  # type: ignore[union-attr]
+        for m in metas:
+            assert last.get(m["partition"], -1) < m["baseOffset"] < high[m["partition"]], (m, high)
+            last[m["partition"]] = m["baseOffset"]
+    assert result["listedBeforeDelete"] is True
+    assert result["listedAfterDelete"] is False
+
+
+@pytest.mark.skip(reason="pending: kafkajs consumers require consumer groups (FindCoordinator/JoinGroup), "
+                  "which the broker does not implement yet")
+def test_consume_with_kafkajs() -> None:
+    """Placeholder so the missing kafkajs consume coverage shows up in every test report."""
