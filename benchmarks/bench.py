@@ -175,6 +175,7 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
     ("produce acks=all broker CPU (s)", ("produce_acksall", "broker_cpu_s"), "lower"),
     ("consume (rec/s)", ("consume", "records_per_s"), "higher"),
     ("consume (MB/s)", ("consume", "mb_per_s"), "higher"),
+    ("consume first batch (ms)", ("consume", "first_batch_ms"), "lower"),
     ("consume broker CPU (s)", ("consume", "broker_cpu_s"), "lower"),
     ("e2e latency p50 (ms)", ("latency", "p50_ms"), "lower"),
     ("e2e latency p99 (ms)", ("latency", "p99_ms"), "lower"),

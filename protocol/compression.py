@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 
 import cramjam
+
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 NONE, GZIP, SNAPPY, LZ4, ZSTD = 0, 1, 2, 3, 4

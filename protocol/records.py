@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import crc32c
+
 from pykafka_broker.protocol.compression import compress, decompress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 

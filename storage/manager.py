@@ -111,8 +111,9 @@ class LogManager:
 
     def load(self, default_config: Mapping[str, str]) -> None:
         """Open every partition log. ``default_config`` holds topic-level names (segment.bytes, ...)
-        already resolved from the broker's properties by the broker layer. After a clean shutdown the checkpointed recovery points are
-        trusted; otherwise each log rescans from its recovery point (all of it if it has none)."""
+        already resolved from the broker's properties by the broker layer. After a clean shutdown the
+        checkpointed recovery points are trusted; otherwise each log rescans from its recovery point
+        (all of it if it has none)."""
         if self.logs:
             raise RuntimeError("LogManager.load called twice")
         self._defaults = dict(default_config)

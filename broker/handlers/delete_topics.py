@@ -42,7 +42,7 @@ def handle_delete_topics(ctx: RequestContext, req: Any) -> Any:
             message = "This server does not host this topic-partition."
         if error == ErrorCode.NONE and not broker.config.get_bool("delete.topic.enable"):
             error, message = ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
-        if error == ErrorCode.NONE:
+        if error == ErrorCode.NONE and info is not None:
             tid = info.topic_id
             partitions = info.partitions
             broker.logs.delete_topic(name)

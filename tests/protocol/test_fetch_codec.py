@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from kafka.protocol.consumer import FetchRequest, FetchResponse
+
 from pykafka_broker.protocol.errors import ProtocolError
 from pykafka_broker.protocol.fetch import (
     FetchPartitionResult,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
+
 from pykafka_broker.protocol.errors import ProtocolError
 from pykafka_broker.protocol.produce import (
     ProducePartitionResult,

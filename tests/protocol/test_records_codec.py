@@ -6,6 +6,7 @@ import cramjam
 import crc32c
 import pytest
 from kafka.record.default_records import DefaultRecordBatch
+
 from pykafka_broker.protocol.compression import XERIAL_MAGIC, compress, decompress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kafka.record.default_records import DefaultRecordBatchBuilder
+
 from pykafka_broker.protocol.records import read_batch_header
 from pykafka_broker.storage.log import LogConfig, PartitionLog
 

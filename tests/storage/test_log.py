@@ -4,10 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
+from storage_helpers import NOW, append, batches_of, make_batch, open_log
+
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import crc_matches, read_batch_header
 from pykafka_broker.storage.log import LogConfig, PartitionLog
-from storage_helpers import NOW, append, batches_of, make_batch, open_log
 
 
 def fill(plog: PartitionLog, batches: int, records: int = 3, value: bytes = b"x" * 100) -> None:

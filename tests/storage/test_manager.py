@@ -4,13 +4,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from storage_helpers import NOW, append, batches_of, make_batch
+
 from pykafka_broker.storage.manager import (
     CLEAN_SHUTDOWN_MARKER,
     LogManager,
     read_offset_checkpoint,
     uuid_from_kafka,
 )
-from storage_helpers import NOW, append, batches_of, make_batch
 
 
 def test_cluster_id_is_stable(tmp_path: Path) -> None:

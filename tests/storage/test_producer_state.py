@@ -4,10 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
+from storage_helpers import append, make_batch, open_log
+
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import read_batch_header
 from pykafka_broker.storage.log import LogConfig
-from storage_helpers import append, make_batch, open_log
 
 PID = 1000
 

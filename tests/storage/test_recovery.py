@@ -5,10 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
+from storage_helpers import NOW, append, batches_of, make_batch, open_log
+
 from pykafka_broker.protocol.records import read_batch_header
 from pykafka_broker.storage.log import LogConfig, PartitionLog
 from pykafka_broker.storage.segment import LogSegment
-from storage_helpers import NOW, append, batches_of, make_batch, open_log
 
 BATCH_SIZE = read_batch_header(make_batch(3, value=b"x" * 100)).size
 
