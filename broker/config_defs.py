@@ -324,7 +324,7 @@ def _parse(cd: ConfigDef, value: str) -> int | float | bool | str | list[str]:
     text = value.strip()
     if cd.type in _BOUNDS:
         try:
-            number = int(text)
+            number = int(text) if "_" not in text else int("x")  # Java's parseLong has no 1_000
         except ValueError:
             raise _invalid(cd.name, value, f"Not a number of type {cd.type}") from None
         low, high = _BOUNDS[cd.type]
@@ -360,7 +360,7 @@ def validate_value(name: str, value: str) -> None:
         for item in parsed if isinstance(parsed, list) else [str(parsed)]:
             if item not in cd.valid_values:
                 raise _invalid(name, item, "String must be one of: " + ", ".join(cd.valid_values))
-    if cd.check == "gzip_level" and parsed != -1 and not 1 <= int(parsed) <= 9:  # type: ignore[arg-type]
+    if cd.check == "gzip_level" and isinstance(parsed, int) and parsed != -1 and not 1 <= parsed <= 9:
         raise _invalid(name, value, "Value must be between 1 and 9, or -1 for the default level")
     if cd.check == "throttled_replicas":
         items = parsed if isinstance(parsed, list) else []

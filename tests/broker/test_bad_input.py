@@ -128,7 +128,10 @@ def latest_offset(wire: Wire, topic: str, partition: int = 0) -> int:
     return p.offset  # type: ignore[no-any-return]
 
 
-def fetch(wire: Wire, topic: str, offset: int, partition: int = 0) -> tuple[int, list[tuple[int, bytes, bytes]]]:
+Fetched = list[tuple[int, bytes, bytes]]
+
+
+def fetch(wire: Wire, topic: str, offset: int, partition: int = 0) -> tuple[int, Fetched]:
     """(error_code, [(offset, key, value)]) of one partition fetched from ``offset``."""
     ft = FetchRequest.FetchTopic
     req = FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, isolation_level=0,
@@ -164,7 +167,7 @@ def request_header(api_key: int, api_version: int, correlation_id: int = 7) -> b
 # --- fixture and the health check run after every bad input ----------------------------------
 
 @pytest.fixture
-def seeded(broker_factory) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def seeded(broker_factory: Any) -> Iterator[Any]:
     """A broker with a small request limit, no auto-creation, and acknowledged records in ``seed``."""
     b = broker_factory(f"socket.request.max.bytes={MAX_REQUEST}", "auto.create.topics.enable=false")
     with Wire(b.bootstrap) as w:
@@ -189,7 +192,7 @@ def assert_healthy(b: Any) -> None:
 
 # --- framing ---------------------------------------------------------------------------------
 
-def test_frame_over_socket_request_max_bytes_closes_only_that_connection(seeded):  # type: ignore[no-untyped-def]
+def test_frame_over_socket_request_max_bytes_closes_only_that_connection(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as other, Wire(seeded.bootstrap) as w:
         w.send_raw(struct.pack(">i", 2 * MAX_REQUEST))
         w.assert_closed_by_peer()
@@ -198,7 +201,7 @@ def test_frame_over_socket_request_max_bytes_closes_only_that_connection(seeded)
     assert_healthy(seeded)
 
 
-def test_negative_frame_size_closes_connection(seeded):  # type: ignore[no-untyped-def]
+def test_negative_frame_size_closes_connection(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         w.send_raw(struct.pack(">i", -5) + b"junk")
         w.assert_closed_by_peer()
@@ -211,14 +214,14 @@ def test_negative_frame_size_closes_connection(seeded):  # type: ignore[no-untyp
     b"\x00\x00\x00\x03abc",                                  # shorter than any request header
     b"\x00\x00\x00\x0c\x00\x03\x00\x0c\x00\x00\x00\x01\x7f\xff\x00\x00",  # client_id longer than the frame
 ])
-def test_garbage_bytes_close_connection(seeded, garbage):  # type: ignore[no-untyped-def]
+def test_garbage_bytes_close_connection(seeded: Any, garbage: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         w.send_raw(garbage)
         w.assert_closed_by_peer()
     assert_healthy(seeded)
 
 
-def test_truncated_frame_then_disconnect(seeded):  # type: ignore[no-untyped-def]
+def test_truncated_frame_then_disconnect(seeded: Any) -> None:
     for cut in (2, 4, 30):  # inside the size prefix, right after it, inside the body
         batch = v2_batch([(b"never", b"complete")])
         data = ProduceRequest.TopicProduceData
@@ -231,7 +234,7 @@ def test_truncated_frame_then_disconnect(seeded):  # type: ignore[no-untyped-def
     assert_healthy(seeded)
 
 
-def test_unknown_api_key_closes_connection_and_logs_peer(seeded):  # type: ignore[no-untyped-def]
+def test_unknown_api_key_closes_connection_and_logs_peer(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         peer = w.local_address
         body = request_header(9999, 0)
@@ -245,7 +248,7 @@ def test_unknown_api_key_closes_connection_and_logs_peer(seeded):  # type: ignor
     assert_healthy(seeded)
 
 
-def test_api_versions_above_max_answers_v0_with_error_35(seeded):  # type: ignore[no-untyped-def]
+def test_api_versions_above_max_answers_v0_with_error_35(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         body = request_header(18, 99, correlation_id=42)
         w.send_raw(struct.pack(">i", len(body)) + body)
@@ -263,7 +266,7 @@ def test_api_versions_above_max_answers_v0_with_error_35(seeded):  # type: ignor
 
 # --- produce validation ------------------------------------------------------------------------
 
-def test_produce_with_wrong_crc_is_corrupt_message_and_not_appended(seeded):  # type: ignore[no-untyped-def]
+def test_produce_with_wrong_crc_is_corrupt_message_and_not_appended(seeded: Any) -> None:
     batch = bytearray(v2_batch([(b"k", b"will be corrupted")]))
     batch[-3] ^= 0xFF  # a byte of the last record, covered by the CRC-32C
     with Wire(seeded.bootstrap) as w:
@@ -273,7 +276,7 @@ def test_produce_with_wrong_crc_is_corrupt_message_and_not_appended(seeded):  # 
     assert_healthy(seeded)
 
 
-def test_magic_1_batch_is_unsupported_for_message_format(seeded):  # type: ignore[no-untyped-def]
+def test_magic_1_batch_is_unsupported_for_message_format(seeded: Any) -> None:
     builder = LegacyRecordBatchBuilder(magic=1, compression_type=0, batch_size=1 << 20)
     builder.append(0, timestamp=1_700_000_000_000, key=b"old", value=b"magic one")
     with Wire(seeded.bootstrap) as w:
@@ -283,7 +286,7 @@ def test_magic_1_batch_is_unsupported_for_message_format(seeded):  # type: ignor
     assert_healthy(seeded)
 
 
-def test_batch_over_max_message_bytes_is_message_too_large(seeded):  # type: ignore[no-untyped-def]
+def test_batch_over_max_message_bytes_is_message_too_large(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         assert create_topic(w, "small", configs={"max.message.bytes": "200"}) == 0
         assert produce(w, "small", v2_batch([(b"k", b"fits")])) == (0, 0)
@@ -293,7 +296,7 @@ def test_batch_over_max_message_bytes_is_message_too_large(seeded):  # type: ign
     assert_healthy(seeded)
 
 
-def test_produce_to_unknown_topic_without_auto_create(seeded):  # type: ignore[no-untyped-def]
+def test_produce_to_unknown_topic_without_auto_create(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         error, _ = produce(w, "does-not-exist", v2_batch([(b"k", b"v")]))
         assert error == 3  # UNKNOWN_TOPIC_OR_PARTITION
@@ -305,13 +308,13 @@ def test_produce_to_unknown_topic_without_auto_create(seeded):  # type: ignore[n
 # --- admin and fetch ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["bad/name", "", ".", "..", "a" * 250, "spaces are bad", "ünïcode"])
-def test_create_topic_with_invalid_name(seeded, name):  # type: ignore[no-untyped-def]
+def test_create_topic_with_invalid_name(seeded: Any, name: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         assert create_topic(w, name) == 17  # INVALID_TOPIC_EXCEPTION
     assert_healthy(seeded)
 
 
-def test_fetch_beyond_log_end_is_offset_out_of_range(seeded):  # type: ignore[no-untyped-def]
+def test_fetch_beyond_log_end_is_offset_out_of_range(seeded: Any) -> None:
     with Wire(seeded.bootstrap) as w:
         error, records = fetch(w, SEED_TOPIC, len(SEED) + 100)
         assert error == 1 and records == []  # OFFSET_OUT_OF_RANGE

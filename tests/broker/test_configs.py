@@ -107,7 +107,8 @@ def test_canonical_values():
 
 @pytest.mark.parametrize("configs, message", [
     ({"retention.mss": "1"}, "Unknown topic config name: retention.mss"),
-    ({"retention.ms": "soon"}, "Invalid value soon for configuration retention.ms: Not a number of type LONG"),
+    ({"retention.ms": "soon"},
+     "Invalid value soon for configuration retention.ms: Not a number of type LONG"),
     ({"segment.bytes": "3000000000"},
      "Invalid value 3000000000 for configuration segment.bytes: Not a number of type INT"),
     ({"segment.bytes": "1000"}, "Invalid value 1000 for configuration segment.bytes: Value must be at least "
@@ -157,8 +158,8 @@ def test_broker_config_load_yaml_then_overrides(tmp_path: Path):
                     "node.id: 7\n")
     cfg = BrokerConfig.load(config_file=path, overrides=["log.retention.hours=1", "message.max.bytes=2000"],
                             port=9999)
-    assert cfg.props == {"num.partitions": "3", "log.retention.hours": "1", "auto.create.topics.enable": "false",
-                         "node.id": "7", "message.max.bytes": "2000"}
+    assert cfg.props == {"num.partitions": "3", "log.retention.hours": "1",
+                         "auto.create.topics.enable": "false", "node.id": "7", "message.max.bytes": "2000"}
     assert cfg.get_int("num.partitions") == 3
     assert cfg.get_bool("auto.create.topics.enable") is False
     assert cfg.get("log.segment.bytes") == "1073741824"  # default

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,7 +36,7 @@ async def create_topic(admin: AIOKafkaAdminClient, name: str, partitions: int,
     return topic_errors(resp)[name]
 
 
-async def with_admin(bootstrap: str) -> AIOKafkaAdminClient:
+async def started_admin(bootstrap: str) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(TIMEOUT * 1000))
     await admin.start()
     return admin
@@ -78,8 +79,8 @@ async def consume_all(bootstrap: str, topic: str, partitions: int, expected: int
     return got
 
 
-async def test_roundtrip_1000_keyed_records_with_headers(broker):  # type: ignore[no-untyped-def]
-    admin = await with_admin(broker.bootstrap)
+async def test_roundtrip_1000_keyed_records_with_headers(broker: Any) -> None:
+    admin = await started_admin(broker.bootstrap)
     try:
         assert await create_topic(admin, "aio-roundtrip", 3) == 0
     finally:
@@ -92,9 +93,9 @@ async def test_roundtrip_1000_keyed_records_with_headers(broker):  # type: ignor
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
-async def test_compressed_roundtrip(broker, codec):  # type: ignore[no-untyped-def]
+async def test_compressed_roundtrip(broker: Any, codec: Any) -> None:
     topic = f"aio-{codec}"
-    admin = await with_admin(broker.bootstrap)
+    admin = await started_admin(broker.bootstrap)
     try:
         assert await create_topic(admin, topic, 3) == 0
     finally:
@@ -104,8 +105,8 @@ async def test_compressed_roundtrip(broker, codec):  # type: ignore[no-untyped-d
     assert_roundtrip(records, await consume_all(broker.bootstrap, topic, 3, len(records)), 3)
 
 
-async def test_one_mib_record(broker):  # type: ignore[no-untyped-def]
-    admin = await with_admin(broker.bootstrap)
+async def test_one_mib_record(broker: Any) -> None:
+    admin = await started_admin(broker.bootstrap)
     try:
         assert await create_topic(admin, "aio-big", 1, BIG_TOPIC_CONFIG) == 0
     finally:
@@ -118,8 +119,8 @@ async def test_one_mib_record(broker):  # type: ignore[no-untyped-def]
     assert len(got) == 1 and got[0].value == value and got[0].key == b"big"
 
 
-async def test_offsets_for_times(broker):  # type: ignore[no-untyped-def]
-    admin = await with_admin(broker.bootstrap)
+async def test_offsets_for_times(broker: Any) -> None:
+    admin = await started_admin(broker.bootstrap)
     try:
         assert await create_topic(admin, "aio-times", 1) == 0
     finally:
@@ -148,8 +149,8 @@ async def test_offsets_for_times(broker):  # type: ignore[no-untyped-def]
         await consumer.stop()
 
 
-async def test_admin_errors_and_delete(broker):  # type: ignore[no-untyped-def]
-    admin = await with_admin(broker.bootstrap)
+async def test_admin_errors_and_delete(broker: Any) -> None:
+    admin = await started_admin(broker.bootstrap)
     try:
         code = topic_errors(await admin.create_topics([NewTopic("aio-rf3", 1, 3)]))["aio-rf3"]
         assert for_code(code) is InvalidReplicationFactorError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -42,8 +44,8 @@ def produce(bootstrap: str, topic: str, records: list[Rec], **conf: object) -> l
     reports: list[tuple[int, int] | None] = [None] * len(records)
     errors: list[object] = []
 
-    def on_delivery(i: int):  # type: ignore[no-untyped-def]
-        def cb(err, msg):  # type: ignore[no-untyped-def]
+    def on_delivery(i: int):
+        def cb(err, msg):
             if err is not None:
                 errors.append(err)
             else:
@@ -84,7 +86,7 @@ def consume_all(bootstrap: str, topic: str, partitions: int, expected: int, **co
     return got
 
 
-def test_roundtrip_1000_keyed_records_with_headers(broker):  # type: ignore[no-untyped-def]
+def test_roundtrip_1000_keyed_records_with_headers(broker: Any) -> None:
     create_topic(broker.bootstrap, "cf-roundtrip", 3)
     records = make_records(1000, "cf")
     reports = produce(broker.bootstrap, "cf-roundtrip", records)
@@ -95,7 +97,7 @@ def test_roundtrip_1000_keyed_records_with_headers(broker):  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
-def test_compressed_roundtrip(broker, codec):  # type: ignore[no-untyped-def]
+def test_compressed_roundtrip(broker: Any, codec: Any) -> None:
     topic = f"cf-{codec}"
     create_topic(broker.bootstrap, topic, 3)
     records = make_records(300, codec, value_pad=50)
@@ -103,7 +105,7 @@ def test_compressed_roundtrip(broker, codec):  # type: ignore[no-untyped-def]
     assert_roundtrip(records, consume_all(broker.bootstrap, topic, 3, len(records)), 3)
 
 
-def test_one_mib_record(broker):  # type: ignore[no-untyped-def]
+def test_one_mib_record(broker: Any) -> None:
     create_topic(broker.bootstrap, "cf-big", 1, BIG_TOPIC_CONFIG)
     value = bytes(range(256)) * (BIG_VALUE_SIZE // 256) + b"x" * (BIG_VALUE_SIZE % 256)
     records = [Rec(b"big", value, (("h", b"v"),))]
@@ -114,7 +116,7 @@ def test_one_mib_record(broker):  # type: ignore[no-untyped-def]
     assert len(got) == 1 and got[0].value == value and got[0].key == b"big"
 
 
-def test_offsets_for_times(broker):  # type: ignore[no-untyped-def]
+def test_offsets_for_times(broker: Any) -> None:
     create_topic(broker.bootstrap, "cf-times", 1)
     producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True,
                          "acks": "all"})
@@ -145,7 +147,7 @@ def test_offsets_for_times(broker):  # type: ignore[no-untyped-def]
         consumer.close()
 
 
-def test_admin_errors_and_delete(broker):  # type: ignore[no-untyped-def]
+def test_admin_errors_and_delete(broker: Any) -> None:
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     f = admin.create_topics([NewTopic("cf-rf3", 1, 3)], request_timeout=TIMEOUT)["cf-rf3"]
     with pytest.raises(KafkaException) as ei:

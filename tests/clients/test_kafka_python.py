@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from expect import (
     BIG_TOPIC_CONFIG,
@@ -69,7 +71,7 @@ def consume_all(bootstrap: str, topic: str, partitions: int, expected: int, **co
     return got
 
 
-def test_roundtrip_1000_keyed_records_with_headers(broker):  # type: ignore[no-untyped-def]
+def test_roundtrip_1000_keyed_records_with_headers(broker: Any) -> None:
     create_topic(broker.bootstrap, "kp-roundtrip", 3)
     records = make_records(1000, "kp")
     reports = produce(broker.bootstrap, "kp-roundtrip", records)
@@ -79,7 +81,7 @@ def test_roundtrip_1000_keyed_records_with_headers(broker):  # type: ignore[no-u
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
-def test_compressed_roundtrip(broker, codec):  # type: ignore[no-untyped-def]
+def test_compressed_roundtrip(broker: Any, codec: Any) -> None:
     topic = f"kp-{codec}"
     create_topic(broker.bootstrap, topic, 3)
     records = make_records(300, codec, value_pad=50)
@@ -87,7 +89,7 @@ def test_compressed_roundtrip(broker, codec):  # type: ignore[no-untyped-def]
     assert_roundtrip(records, consume_all(broker.bootstrap, topic, 3, len(records)), 3)
 
 
-def test_one_mib_record(broker):  # type: ignore[no-untyped-def]
+def test_one_mib_record(broker: Any) -> None:
     create_topic(broker.bootstrap, "kp-big", 1, BIG_TOPIC_CONFIG)
     value = bytes(range(256)) * (BIG_VALUE_SIZE // 256) + b"x" * (BIG_VALUE_SIZE % 256)
     produce(broker.bootstrap, "kp-big", [Rec(b"big", value, (("h", b"v"),))], max_request_size=2_000_000)
@@ -96,7 +98,7 @@ def test_one_mib_record(broker):  # type: ignore[no-untyped-def]
     assert len(got) == 1 and got[0].value == value and got[0].key == b"big"
 
 
-def test_offsets_for_times(broker):  # type: ignore[no-untyped-def]
+def test_offsets_for_times(broker: Any) -> None:
     create_topic(broker.bootstrap, "kp-times", 1)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", enable_idempotence=True)
     try:
@@ -121,7 +123,7 @@ def test_offsets_for_times(broker):  # type: ignore[no-untyped-def]
         consumer.close()
 
 
-def test_admin_errors_and_delete(broker):  # type: ignore[no-untyped-def]
+def test_admin_errors_and_delete(broker: Any) -> None:
     admin = admin_client(broker.bootstrap)
     try:
         with pytest.raises(InvalidReplicationFactorError):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def run_script(bootstrap: str, topic: str) -> dict[str, object]:
     return json.loads(lines[-1])  # type: ignore[no-any-return]
 
 
-def test_admin_idempotent_produce_offsets_delete(broker):  # type: ignore[no-untyped-def]
+def test_admin_idempotent_produce_offsets_delete(broker: Any) -> None:
     result = run_script(broker.bootstrap, "kafkajs-rt")
     assert result["created"] is True
     assert result["createdAgain"] is False  # TOPIC_ALREADY_EXISTS, which kafkajs reports as false

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 KCAT = shutil.which("kcat")
-pytestmark = pytest.mark.skipif(KCAT is None, reason="kcat not installed (apt-get install kcat; .ci/run does)")
+pytestmark = pytest.mark.skipif(KCAT is None,
+                                reason="kcat not installed (apt-get install kcat; .ci/run does)")
 TIMEOUT = 30.0
 
 
@@ -25,7 +27,7 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
     admin.create_topics([NewTopic(name, partitions, 1)])[name].result(TIMEOUT)
 
 
-def test_produce_consume_with_keys_and_headers(broker):  # type: ignore[no-untyped-def]
+def test_produce_consume_with_keys_and_headers(broker: Any) -> None:
     create_topic(broker.bootstrap, "kcat-rt", 1)
     lines = [f"key-{i % 7}:value {i} with spaces" for i in range(200)]
     kcat("-P", "-b", broker.bootstrap, "-t", "kcat-rt", "-K:", "-H", "origin=kcat", "-H", "n=1",
@@ -36,7 +38,7 @@ def test_produce_consume_with_keys_and_headers(broker):  # type: ignore[no-untyp
     assert out.splitlines() == want
 
 
-def test_metadata_lists_topic(broker):  # type: ignore[no-untyped-def]
+def test_metadata_lists_topic(broker: Any) -> None:
     create_topic(broker.bootstrap, "kcat-meta", 3)
     out = kcat("-L", "-b", broker.bootstrap, "-t", "kcat-meta")
     assert '1 brokers:' in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -72,7 +73,7 @@ def assert_clean_log(parts: dict[int, list[tuple[int, bytes, bytes]]]) -> list[i
     return seqs
 
 
-def test_clean_restart_keeps_everything(broker_factory):  # type: ignore[no-untyped-def]
+def test_clean_restart_keeps_everything(broker_factory: Any) -> None:
     first = broker_factory()
     create_topic(first.bootstrap)
     producer = Producer({"bootstrap.servers": first.bootstrap, "enable.idempotence": True, "acks": "all",
@@ -93,14 +94,14 @@ def test_clean_restart_keeps_everything(broker_factory):  # type: ignore[no-unty
     assert "truncat" not in log and "unclean" not in log, second.log_text()
 
 
-def test_kill_mid_load_loses_no_acknowledged_record(broker_factory):  # type: ignore[no-untyped-def]
+def test_kill_mid_load_loses_no_acknowledged_record(broker_factory: Any) -> None:
     first = broker_factory()
     create_topic(first.bootstrap)
     acked: list[int] = []
     first_ack, enough, stop = threading.Event(), threading.Event(), threading.Event()
     producer_errors: list[BaseException] = []
 
-    def on_delivery(err, msg):  # type: ignore[no-untyped-def]
+    def on_delivery(err, msg):
         if err is None:
             acked.append(int(msg.key()))
             first_ack.set()
@@ -116,7 +117,8 @@ def test_kill_mid_load_loses_no_acknowledged_record(broker_factory):  # type: ig
             deadline = time.monotonic() + TIMEOUT
             while not stop.is_set() and time.monotonic() < deadline:
                 try:
-                    producer.produce(TOPIC, key=str(seq).encode(), value=value_of(seq), on_delivery=on_delivery)
+                    producer.produce(TOPIC, key=str(seq).encode(), value=value_of(seq),
+                                     on_delivery=on_delivery)
                     seq += 1
                     producer.poll(0)
                 except BufferError:
