@@ -122,7 +122,8 @@ def _broker_synonyms(name: str, props: dict[str, str]) -> list[tuple[str, str | 
     group = next((g for g in _BROKER_SYNONYM_GROUPS if name in g), (name,))
     if name == "log.flush.interval.ms":
         group = ("log.flush.interval.ms", "log.flush.scheduler.interval.ms")
-    found: list[tuple[str, str | None, int]] = [(s, props[s], SOURCE_STATIC_BROKER) for s in group if s in props]
+    found: list[tuple[str, str | None, int]] = [
+        (s, props[s], SOURCE_STATIC_BROKER) for s in group if s in props]
     found += [(s, d, SOURCE_DEFAULT) for s in group if (d := BROKER_CONFIGS[s].default) is not None]
     while found and found[0][0] != name:
         found.pop(0)
