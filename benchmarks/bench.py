@@ -156,6 +156,9 @@ def run_one(args: argparse.Namespace, name: str) -> dict[str, Any]:
         os.killpg(child.pid, signal.SIGKILL)  # the worker and the broker it started, nothing else
         child.communicate()
         return {"broker": name, "error": f"worker exceeded {budget:.0f} s and was killed"}
+    except BaseException:  # Ctrl-C: leave no broker behind
+        os.killpg(child.pid, signal.SIGKILL)
+        raise
     lines = out.decode(errors="replace").strip().splitlines()
     try:
         return dict(json.loads(lines[-1]))

@@ -91,10 +91,27 @@ def produce(bootstrap: str, topic: str, records: int, record_bytes: int, acks: s
 def _consumer(bootstrap: str) -> Consumer:
     # No consumer group: manual assignment only, no commits. librdkafka still wants a group.id
     # string in its config, but never contacts a coordinator without subscribe() or commit().
+    # fetch.queue.backoff.ms: once its prefetch queue holds queued.min.messages, librdkafka pauses
+    # fetching for this long (default 1000 ms), which punishes whichever broker answers fastest.
+    # receive.message.max.bytes is only the ceiling the client accepts; one peer answers a fetch with
+    # everything it has (110 MB for 1M records), over librdkafka's default 100 MB.
     return Consumer({
         "bootstrap.servers": bootstrap, "group.id": "bench-no-group",
         "enable.auto.commit": False, "enable.auto.offset.store": False,
+        "fetch.queue.backoff.ms": 10, "receive.message.max.bytes": 1_000_000_000,
+        "error_cb": _remember_error,
     })
+
+
+_client_errors: list[str] = []
+
+
+def _remember_error(err: Any) -> None:
+    _client_errors.append(str(err))
+
+
+def _last_client_error() -> str:
+    return f"; last client error: {_client_errors[-1]}" if _client_errors else ""
 
 
 def consume(bootstrap: str, topic: str, partitions: int, records: int, record_bytes: int,
@@ -111,7 +128,8 @@ def consume(bootstrap: str, topic: str, partitions: int, records: int, record_by
         first = 0.0
         while count < records:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"consumed {count} of {records} records in {timeout:.0f} s")
+                raise TimeoutError(f"consumed {count} of {records} records in {timeout:.0f} s"
+                                   + _last_client_error())
             # Never ask for more than remain: consume() waits for the full count or the timeout.
             for msg in consumer.consume(min(10000, records - count), 0.5):
                 if msg.error():
@@ -128,7 +146,7 @@ def consume(bootstrap: str, topic: str, partitions: int, records: int, record_by
     return out
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
+def _percentile(sorted_values: list[int], q: float) -> int:
     return sorted_values[max(0, math.ceil(q * len(sorted_values)) - 1)]
 
 
@@ -171,7 +189,8 @@ def end_to_end_latency(bootstrap: str, topic: str, partitions: int, rate: int, s
             if failure:
                 raise failure[0]
             if time.monotonic() > deadline:
-                raise TimeoutError(f"latency consumer not positioned after {timeout:.0f} s")
+                raise TimeoutError(f"latency consumer not positioned after {timeout:.0f} s"
+                                   + _last_client_error())
             for p in range(partitions):
                 producer.produce(topic, LATENCY_HEADER.pack(-1, time.monotonic_ns()) + pad, partition=p)
             producer.poll(0.2)

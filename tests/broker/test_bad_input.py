@@ -125,7 +125,7 @@ def latest_offset(wire: Wire, topic: str, partition: int = 0) -> int:
     resp = wire.request(req, ListOffsetsResponse, LIST_OFFSETS_V)
     [p] = resp.topics[0].partitions
     assert p.error_code == 0, p
-    return p.offset  # type: ignore[no-any-return]
+    return p.offset
 
 
 Fetched = list[tuple[int, bytes, bytes]]
@@ -142,7 +142,7 @@ def fetch(wire: Wire, topic: str, offset: int, partition: int = 0) -> tuple[int,
     resp = wire.request(req, FetchResponse, FETCH_V)
     assert resp.error_code == 0
     [p] = resp.responses[0].partitions
-    out = []
+    out: Fetched = []
     if p.records:
         records = MemoryRecords(bytes(p.records))
         while (batch := records.next_batch()) is not None:
@@ -156,7 +156,7 @@ def create_topic(wire: Wire, name: str, partitions: int = 1, configs: dict[str, 
         name=name, num_partitions=partitions, replication_factor=1, assignments=[],
         configs=[ct.CreatableTopicConfig(name=k, value=v) for k, v in (configs or {}).items()])])
     resp = wire.request(req, CreateTopicsResponse, CREATE_TOPICS_V)
-    return resp.topics[0].error_code  # type: ignore[no-any-return]
+    return resp.topics[0].error_code
 
 
 def request_header(api_key: int, api_version: int, correlation_id: int = 7) -> bytes:

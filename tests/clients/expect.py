@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 N_KEYS = 37
 
@@ -40,11 +41,11 @@ def make_records(n: int, tag: str = "r", value_pad: int = 0) -> list[Rec]:
     return out
 
 
-def norm_headers(headers: object) -> tuple[tuple[str, bytes], ...]:
+def norm_headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
     """Clients return headers as a list of (str, bytes) tuples, or None when there are none."""
     if not headers:
         return ()
-    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers)  # type: ignore[attr-defined]
+    return tuple((str(k), bytes(v) if v is not None else b"") for k, v in headers)
 
 
 def assert_roundtrip(produced: Sequence[Rec], got: Sequence[Got], partitions: int) -> None:

@@ -24,9 +24,9 @@ from expect import (
 TIMEOUT = 20.0
 
 
-def topic_errors(response: object) -> dict[str, int]:
+def topic_errors(response: Any) -> dict[str, int]:
     """CreateTopics/DeleteTopics response -> {topic: error_code} (aiokafka returns raw responses)."""
-    rows = getattr(response, "topic_errors", None) or getattr(response, "topic_error_codes", None)
+    rows = getattr(response, "topic_errors", None) or getattr(response, "topic_error_codes", [])
     return {row[0]: row[1] for row in rows}
 
 

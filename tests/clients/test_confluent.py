@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -41,11 +42,11 @@ def produce(bootstrap: str, topic: str, records: list[Rec], **conf: object) -> l
     """Idempotent acks=all produce; returns (partition, offset) per record from delivery reports."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5, **conf})
-    reports: list[tuple[int, int] | None] = [None] * len(records)
+    reports: list[Any] = [None] * len(records)
     errors: list[object] = []
 
-    def on_delivery(i: int):
-        def cb(err, msg):
+    def on_delivery(i: int) -> Callable[[Any, Any], None]:
+        def cb(err: Any, msg: Any) -> None:
             if err is not None:
                 errors.append(err)
             else:
@@ -58,7 +59,7 @@ def produce(bootstrap: str, topic: str, records: list[Rec], **conf: object) -> l
     assert producer.flush(TIMEOUT) == 0, "records still undelivered after flush"
     assert not errors, errors[:5]
     assert None not in reports
-    return reports  # type: ignore[return-value]
+    return reports
 
 
 def consume_all(bootstrap: str, topic: str, partitions: int, expected: int, **conf: object) -> list[Got]:
@@ -76,7 +77,7 @@ def consume_all(bootstrap: str, topic: str, partitions: int, expected: int, **co
                 if err is not None:
                     assert err.code() == KafkaError._PARTITION_EOF, err
                     continue
-                got.append(Got(msg.partition(), msg.offset(), msg.key(), msg.value(),
+                got.append(Got(msg.partition() or 0, msg.offset() or 0, msg.key(), msg.value(),
                                norm_headers(msg.headers())))
             return len(got) >= expected
 

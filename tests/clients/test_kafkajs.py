@@ -23,14 +23,14 @@ pytestmark = [
 ]
 
 
-def run_script(bootstrap: str, topic: str) -> dict[str, object]:
+def run_script(bootstrap: str, topic: str) -> Any:
     assert NODE is not None
     proc = subprocess.run([NODE, str(SCRIPT), bootstrap, topic], capture_output=True, text=True,
                           timeout=90, env={**os.environ, "KAFKAJS_DIR": KAFKAJS_DIR})
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and lines, f"node exited {proc.returncode}\nstdout:\n{proc.stdout}\n" \
                                            f"stderr:\n{proc.stderr[-4000:]}"
-    return json.loads(lines[-1])  # type: ignore[no-any-return]
+    return json.loads(lines[-1])
 
 
 def test_admin_idempotent_produce_offsets_delete(broker: Any) -> None:
@@ -38,18 +38,18 @@ def test_admin_idempotent_produce_offsets_delete(broker: Any) -> None:
     assert result["created"] is True
     assert result["createdAgain"] is False  # TOPIC_ALREADY_EXISTS, which kafkajs reports as false
     sends = result["sends"]
-    assert len(sends) == 4  # type: ignore[arg-type]
-    for metas in sends:  # type: ignore[union-attr]
+    assert len(sends) == 4
+    for metas in sends:
         assert metas and all(m["errorCode"] == 0 for m in metas), metas
     offsets = result["offsets"]
-    assert [o["partition"] for o in offsets] == [0, 1, 2]  # type: ignore[union-attr]
-    assert all(o["low"] == 0 for o in offsets)  # type: ignore[union-attr]
-    assert all(o["high"] > 0 for o in offsets), offsets  # type: ignore[union-attr]
+    assert [o["partition"] for o in offsets] == [0, 1, 2]
+    assert all(o["low"] == 0 for o in offsets)
+    assert all(o["high"] > 0 for o in offsets), offsets
     assert result["highWatermarkTotal"] == 200
     # Each partition's batches got increasing base offsets below its high watermark.
-    high = {o["partition"]: o["high"] for o in offsets}  # type: ignore[union-attr]
+    high = {o["partition"]: o["high"] for o in offsets}
     last: dict[int, int] = {}
-    for metas in sends:  # type: ignore[union-attr]
+    for metas in sends:
         for m in metas:
             assert last.get(m["partition"], -1) < m["baseOffset"] < high[m["partition"]], (m, high)
             last[m["partition"]] = m["baseOffset"]

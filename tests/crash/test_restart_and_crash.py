@@ -52,7 +52,7 @@ def read_everything(bootstrap: str) -> dict[int, list[tuple[int, bytes, bytes]]]
                 if err is not None:
                     assert err.code() == KafkaError._PARTITION_EOF, f"consumer error after recovery: {err}"
                     continue
-                out[msg.partition()].append((msg.offset(), msg.key(), msg.value()))
+                out[msg.partition() or 0].append((msg.offset() or 0, msg.key() or b"", msg.value() or b""))
     finally:
         consumer.close()
     return out
@@ -79,9 +79,14 @@ def test_clean_restart_keeps_everything(broker_factory: Any) -> None:
     producer = Producer({"bootstrap.servers": first.bootstrap, "enable.idempotence": True, "acks": "all",
                          "linger.ms": 5})
     failures: list[object] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failures.append(err)
+
     for seq in range(5000):
         producer.produce(TOPIC, key=str(seq).encode(), value=value_of(seq),
-                         on_delivery=lambda err, _msg: err is not None and failures.append(err))
+                         on_delivery=on_delivery)
         producer.poll(0)
     assert producer.flush(TIMEOUT) == 0 and not failures, failures[:5]
     del producer
@@ -101,7 +106,7 @@ def test_kill_mid_load_loses_no_acknowledged_record(broker_factory: Any) -> None
     first_ack, enough, stop = threading.Event(), threading.Event(), threading.Event()
     producer_errors: list[BaseException] = []
 
-    def on_delivery(err, msg):
+    def on_delivery(err: Any, msg: Any) -> None:
         if err is None:
             acked.append(int(msg.key()))
             first_ack.set()
