@@ -16,6 +16,39 @@ from typing import Generic, TypeVar
 
 from pykafka_broker.protocol.errors import ErrorCode
 
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """The broker properties the coordinator obeys (Kafka names; defaults as this broker ships them)."""
+
+    initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka 3000; 0 single node)
+    min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
+    max_session_timeout_ms: int = 1800000  # group.max.session.timeout.ms
+    max_size: int = 2**31 - 1  # group.max.size
+    new_member_join_timeout_ms: int = 300000  # Kafka's fixed classicGroupNewMemberJoinTimeoutMs
+    offsets_retention_ms: int = 10080 * 60 * 1000  # offsets.retention.minutes
+    offsets_retention_check_interval_ms: int = 600000  # offsets.retention.check.interval.ms
+    offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
+
+    @classmethod
+    def from_properties(cls, props: Mapping[str, object]) -> GroupConfig:
+        def get(name: str, default: int) -> int:
+            value = props.get(name)
+            return default if value is None else int(str(value))
+
+        d = cls()
+        return cls(
+            initial_rebalance_delay_ms=get("group.initial.rebalance.delay.ms", d.initial_rebalance_delay_ms),
+            min_session_timeout_ms=get("group.min.session.timeout.ms", d.min_session_timeout_ms),
+            max_session_timeout_ms=get("group.max.session.timeout.ms", d.max_session_timeout_ms),
+            max_size=get("group.max.size", d.max_size),
+            offsets_retention_ms=get("offsets.retention.minutes", 10080) * 60 * 1000,
+            offsets_retention_check_interval_ms=get("offsets.retention.check.interval.ms",
+                                                    d.offsets_retention_check_interval_ms),
+            offset_metadata_max_bytes=get("offset.metadata.max.bytes", d.offset_metadata_max_bytes),
+        )
+
+
 # -- requests ------------------------------------------------------------------------------------
 
 

@@ -214,7 +214,8 @@ def decode_offset_commit_value(value: bytes | bytearray | memoryview) -> OffsetA
     metadata = r.str()
     commit_ts = r.int64()
     expire_ts = r.int64() if version == 1 else -1
-    return OffsetAndMetadata(offset, leader_epoch, metadata, commit_ts, None if expire_ts == -1 else expire_ts)
+    expire = None if expire_ts == -1 else expire_ts
+    return OffsetAndMetadata(offset, leader_epoch, metadata, commit_ts, expire)
 
 
 def decode_group_metadata_value(value: bytes | bytearray | memoryview) -> GroupMetadataValue:
