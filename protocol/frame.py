@@ -14,6 +14,7 @@ from typing import NamedTuple
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ProtocolError
 from pykafka_broker.protocol.messages import is_flexible
+from pykafka_broker.protocol.produce import skip_tagged_fields
 
 DEFAULT_MAX_REQUEST_BYTES = 104857600  # socket.request.max.bytes
 
@@ -28,33 +29,6 @@ class RequestHeader(NamedTuple):
     correlation_id: int
     client_id: str | None
     body_offset: int  # where the body starts within the frame
-
-
-def read_uvarint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
-    result = 0
-    shift = 0
-    while True:
-        if pos >= len(buf):
-            raise ProtocolError("truncated varint")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 28:
-            raise ProtocolError("varint too long")
-
-
-def skip_tagged_fields(buf: bytes | bytearray | memoryview, pos: int) -> int:
-    count, pos = read_uvarint(buf, pos)
-    for _ in range(count):
-        _tag, pos = read_uvarint(buf, pos)
-        size, pos = read_uvarint(buf, pos)
-        pos += size
-        if pos > len(buf):
-            raise ProtocolError("truncated tagged field")
-    return pos
 
 
 def parse_request_header(frame: bytes | bytearray | memoryview) -> RequestHeader:
@@ -78,12 +52,12 @@ def parse_request_header(frame: bytes | bytearray | memoryview) -> RequestHeader
     # The header is v2 exactly when the request version is flexible; ApiVersions v3+ included.
     if api_version >= 0 and api_key in _KNOWN_KEYS and is_flexible(api_key, api_version):
         try:
-            pos = skip_tagged_fields(frame, pos)
-        except ProtocolError:
+            pos = skip_tagged_fields(memoryview(frame), pos)
+        except (IndexError, ValueError):
             # An ApiVersions request newer than we know may use a header we cannot predict; its body
             # is ignored (we answer v0 with our ranges), so do not fail the connection over it.
             if api_key != ApiKey.API_VERSIONS:
-                raise
+                raise ProtocolError("malformed tagged fields in the request header") from None
             pos = len(frame)
     return RequestHeader(api_key, api_version, correlation_id, client_id, pos)
 

@@ -141,3 +141,11 @@ async def test_large_frame_is_read_into_its_own_buffer(conn: Any) -> None:
     resp = MetadataResponse[4].decode(got[1][4:])
     assert len(resp.topics) == len(names) and all(tp.error_code == 3 for tp in resp.topics)
     assert not broker.logs.topics  # auto-creation was not allowed
+
+
+async def test_malformed_header_tagged_fields_close_the_connection(conn: Any) -> None:
+    c, t, _ = conn
+    # Metadata v9 is flexible: header v2 ends with a tagged-field count; claim 5 tags, give none.
+    body = struct.pack(">hhih", 3, 9, 1, -1) + b"\x05"
+    feed(c, struct.pack(">i", len(body)) + body)
+    assert t.aborted and not t.out
