@@ -193,9 +193,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self._reading_paused = False
             self.transport.resume_reading()
 
-    @property
-    def idle(self) -> bool:
-        return not self._slots
+    def pending_futures(self) -> list[asyncio.Future[Any]]:
+        """Replies still being produced (long-polls, fsync waits), for a graceful shutdown."""
+        return [s.future for s in self._slots if s.future is not None and not s.future.done()]
 
     def abort(self, reason: str) -> None:
         if self.closed:
