@@ -29,10 +29,10 @@ def handle_describe_cluster(ctx: RequestContext, req: Any) -> Any:
             error_code=int(ErrorCode.UNSUPPORTED_ENDPOINT_TYPE),
             error_message="The target does not support the requested endpoint type",
             endpoint_type=endpoint_type, cluster_id=broker.cluster_id, controller_id=-1, brokers=[],
-            cluster_authorized_operations=None)
+            authorized_operations=None)
     brokers = [cls.DescribeClusterBroker(broker_id=broker.node_id, host=broker.advertised_host,
                                          port=broker.advertised_port, rack=None, is_fenced=False)]
     return messages.new_response(ApiKey.DESCRIBE_CLUSTER, v, throttle_time_ms=0, error_code=0,
                                  error_message=None, endpoint_type=ENDPOINT_BROKERS,
                                  cluster_id=broker.cluster_id, controller_id=broker.node_id,
-                                 brokers=brokers, cluster_authorized_operations=None)
+                                 brokers=brokers, authorized_operations=None)
