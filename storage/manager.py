@@ -12,6 +12,7 @@ Files kept next to the partition directories, in Kafka's formats where Kafka has
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 import os
@@ -194,6 +195,16 @@ class LogManager:
             self._write_partition_metadata(info, partition)
         self._write_topics()
         return info
+
+    def alter_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
+        """Replace a topic's overrides, persist them, and apply them to its open logs at once."""
+        info = self.topics[name] = dataclasses.replace(self.topics[name], configs=dict(configs))
+        self._write_topics()
+        config = self.effective_config(name)
+        for partition in range(info.partitions):
+            partition_log = self.logs.get((name, partition))
+            if partition_log is not None:
+                partition_log.config = config
 
     def delete_topic(self, name: str) -> None:
         info = self.topics.pop(name)

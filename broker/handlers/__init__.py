@@ -1,6 +1,7 @@
 """One module per API key; importing this package registers every handler and its versions."""
 
 from pykafka_broker.broker.handlers import (  # noqa: F401
+    alter_configs,
     api_versions,
     create_topics,
     delete_topics,
