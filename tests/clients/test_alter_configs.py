@@ -53,7 +53,8 @@ def test_incremental_alter_set_delete_append_persists_across_restart(broker_fact
     assert b.stop() == 0
     b2 = broker_factory(data_dir=b.data_dir)
     configs = _describe(AdminClient({"bootstrap.servers": b2.bootstrap}), "t")
-    assert configs["max.message.bytes"].value == "5000" and configs["cleanup.policy"].value == "delete,compact"
+    assert configs["max.message.bytes"].value == "5000"
+    assert configs["cleanup.policy"].value == "delete,compact"
 
 
 def test_alter_configs_errors(broker: Any) -> None:
@@ -63,7 +64,8 @@ def test_alter_configs_errors(broker: Any) -> None:
     for entry, code in [(ConfigEntry("no.such.config", "1", incremental_operation=set_), 40),
                         (ConfigEntry("retention.ms", "soon", incremental_operation=set_), 40),
                         (ConfigEntry("segment.bytes", "10", incremental_operation=set_), 40),
-                        (ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.APPEND), 40)]:
+                        (ConfigEntry("retention.ms", "5",
+                                     incremental_operation=AlterConfigOpType.APPEND), 40)]:
         with pytest.raises(KafkaException) as info:
             _incremental(admin, "e", entry)
         assert info.value.args[0].code() == code
