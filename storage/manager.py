@@ -206,6 +206,21 @@ class LogManager:
             if partition_log is not None:
                 partition_log.config = config
 
+    def add_partitions(self, name: str, count: int) -> TopicInfo:
+        """Grow a topic to ``count`` partitions (never shrink: the caller validates)."""
+        old = self.topics[name]
+        info = self.topics[name] = dataclasses.replace(old, partitions=count)
+        config = self.effective_config(name)
+        for partition in range(old.partitions, count):
+            directory = self._partition_dir(name, partition)
+            if directory.exists():
+                shutil.rmtree(directory)
+            self.logs[(name, partition)] = PartitionLog.open(
+                directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
+            self._write_partition_metadata(info, partition)
+        self._write_topics()
+        return info
+
     def delete_topic(self, name: str) -> None:
         info = self.topics.pop(name)
         self._write_topics()
