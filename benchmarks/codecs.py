@@ -5,13 +5,17 @@
 Prints microseconds per call (best of 5 repeats): Produce request decode, Produce response encode,
 Fetch request decode, Fetch response encode (as a list of buffers) and record decoding.
 """
-# ruff: noqa: F403, F405, E501
-import timeit, uuid
+# ruff: noqa: F403, F405, E501, E702, B023
+import timeit
+import uuid
+
+from kafka.protocol.consumer import FetchRequest
 from kafka.protocol.producer import ProduceRequest
-from kafka.protocol.consumer import FetchRequest, FetchResponse
-from pykafka_broker.protocol.produce import *
+
 from pykafka_broker.protocol.fetch import *
+from pykafka_broker.protocol.produce import *
 from pykafka_broker.protocol.records import build_batch, decode_records, record_offsets_and_timestamps
+
 
 def us(fn, n=20000):
     t = min(timeit.repeat(fn, number=n, repeat=5)); return t / n * 1e6
