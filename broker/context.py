@@ -12,6 +12,7 @@ from pykafka_broker.broker.waiters import FetchWaiters
 
 if TYPE_CHECKING:
     from pykafka_broker.broker.flusher import Flusher
+    from pykafka_broker.broker.group_driver import GroupDriver
     from pykafka_broker.storage.manager import LogManager
 
 
@@ -25,7 +26,8 @@ class Broker:
     logs: LogManager
     producer_ids: ProducerIdAllocator
     flusher: Flusher
-    waiters: FetchWaiters = field(default_factory=FetchWaiters)
+    groups: GroupDriver
+    waiters: FetchWaiters
     connections: set[Any] = field(default_factory=set)
     advertised_host: str = "localhost"
     advertised_port: int = 9092

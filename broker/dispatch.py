@@ -13,7 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from pykafka_broker.protocol import messages
 from pykafka_broker.protocol.api_keys import ApiKey
@@ -69,6 +69,16 @@ class RequestContext:
     def api_version(self) -> int:
         return self.header.api_version
 
+    @property
+    def client_id(self) -> str:
+        return self.header.client_id or ""
+
+    @property
+    def client_host(self) -> str:
+        """The peer address as Kafka reports it (``InetAddress.toString()``: ``/127.0.0.1``)."""
+        host = self.peer.rsplit(":", 1)[0] if ":" in self.peer else self.peer
+        return "/" + host
+
 
 def dispatch(ctx: RequestContext, body: memoryview) -> Body | asyncio.Future[Body] | Any:
     """Run the handler for one request. Raises ProtocolError for what must close the connection."""
@@ -88,21 +98,34 @@ def dispatch(ctx: RequestContext, body: memoryview) -> Body | asyncio.Future[Bod
         return _unsupported_version(header)
     request = messages.decode_request(header.api_key, version, body)
     result = entry.fn(ctx, request)
-    if isinstance(result, asyncio.Future):
-        out: asyncio.Future[Body] = asyncio.get_running_loop().create_future()
+    return map_reply(result, lambda response: [messages.encode_response(header.api_key, version, response)])
 
-        def encode_when_done(fut: asyncio.Future[Any]) -> None:
-            if out.done():
-                return
-            if fut.cancelled():
-                out.cancel()
-            elif (exc := fut.exception()) is not None:
-                out.set_exception(exc)
-            else:
-                out.set_result([messages.encode_response(header.api_key, version, fut.result())])
-        result.add_done_callback(encode_when_done)
-        return out
-    return [messages.encode_response(header.api_key, version, result)]
+
+T = TypeVar("T")
+U = TypeVar("U")
+Reply: TypeAlias = "T | asyncio.Future[T]"
+
+
+def map_reply(value: Reply[T], fn: Callable[[T], U]) -> Reply[U]:
+    """Apply ``fn`` to a reply now, or when its Future resolves (failures and cancels pass through)."""
+    if not isinstance(value, asyncio.Future):
+        return fn(value)
+    out: asyncio.Future[U] = asyncio.get_running_loop().create_future()
+
+    def done(f: asyncio.Future[T]) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif (exc := f.exception()) is not None:
+            out.set_exception(exc)
+        else:
+            try:
+                out.set_result(fn(f.result()))
+            except Exception as exc2:  # an encoding bug: fail this reply (closes the connection)
+                out.set_exception(exc2)
+    value.add_done_callback(done)
+    return out
 
 
 def _unsupported_version(header: RequestHeader) -> Body:

@@ -22,8 +22,10 @@ from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import KafkaConnection
 from pykafka_broker.broker.context import Broker, now_ms
 from pykafka_broker.broker.flusher import Flusher
+from pykafka_broker.broker.group_driver import GroupDriver
 from pykafka_broker.broker.producer_ids import ProducerIdAllocator
 from pykafka_broker.broker.topics import log_properties
+from pykafka_broker.broker.waiters import FetchWaiters
 from pykafka_broker.storage.manager import LogManager
 
 log = logging.getLogger("pykafka_broker.server")
@@ -36,8 +38,11 @@ def open_broker(config: BrokerConfig) -> Broker:
     data_dir = Path(config.data_dir).resolve()
     logs = LogManager(data_dir, now_ms=now_ms())
     logs.load(log_properties(config, {}))
+    flusher, waiters = Flusher(), FetchWaiters()
+    groups = GroupDriver(config, logs, flusher, waiters)
+    groups.load()  # replays __consumer_offsets; timers are armed by groups.start() on the loop
     return Broker(config=config, logs=logs, producer_ids=ProducerIdAllocator(data_dir),
-                  flusher=Flusher())
+                  flusher=flusher, groups=groups, waiters=waiters)
 
 
 async def _bind(broker: Broker) -> list[asyncio.base_events.Server]:
@@ -90,6 +95,7 @@ async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     broker.flusher.start(broker)
+    broker.groups.start()
     addrs = ", ".join(str(s.sockets[0].getsockname()[0]) for s in servers)
     print(f"pykafka-broker {__version__} listening on {broker.advertised_host}:{broker.advertised_port} "
           f"({addrs}) data-dir {Path(config.data_dir).resolve()} "
@@ -106,6 +112,7 @@ async def _shutdown(broker: Broker, servers: list[asyncio.base_events.Server]) -
     for srv in servers:
         srv.close()
     broker.waiters.wake_all()  # long-polls answer now with what they have
+    broker.groups.stop()  # parked joins/syncs answer NOT_COORDINATOR; no timer fires any more
     pending = [f for c in broker.connections for f in c.pending_futures()]
     if pending:
         _done, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
