@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 
-import pytest
 from cli_helpers import assert_one_line_error, cli_cmd, run_cli
 
 
