@@ -2,6 +2,8 @@
 
 from pykafka_broker.broker.handlers import (  # noqa: F401
     alter_configs,
+    alter_partition_reassignments,
+    alter_replica_log_dirs,
     api_versions,
     create_partitions,
     create_topics,
@@ -10,6 +12,10 @@ from pykafka_broker.broker.handlers import (  # noqa: F401
     describe_cluster,
     describe_configs,
     describe_groups,
+    describe_log_dirs,
+    describe_quorum,
+    describe_topic_partitions,
+    elect_leaders,
     fetch,
     find_coordinator,
     heartbeat,
@@ -18,6 +24,7 @@ from pykafka_broker.broker.handlers import (  # noqa: F401
     leave_group,
     list_groups,
     list_offsets,
+    list_partition_reassignments,
     metadata,
     offset_commit,
     offset_delete,
