@@ -13,6 +13,9 @@ from pykafka_broker.broker.waiters import FetchWaiters
 if TYPE_CHECKING:
     from pykafka_broker.broker.flusher import Flusher
     from pykafka_broker.broker.group_driver import GroupDriver
+    from pykafka_broker.broker.log_cleaner import LogCleaner
+    from pykafka_broker.broker.log_lifecycle import LogLifecycle
+    from pykafka_broker.broker.txn_driver import TxnDriver
     from pykafka_broker.storage.manager import LogManager
 
 
@@ -28,9 +31,12 @@ class Broker:
     flusher: Flusher
     groups: GroupDriver
     waiters: FetchWaiters
+    txns: TxnDriver
     connections: set[Any] = field(default_factory=set)
     advertised_host: str = "localhost"
     advertised_port: int = 9092
+    lifecycle: LogLifecycle | None = None  # retention and file deletion (broker/log_lifecycle.py)
+    log_cleaner: LogCleaner | None = None  # compaction (broker/log_cleaner.py), set once serving
 
     @property
     def node_id(self) -> int:

@@ -28,8 +28,9 @@ from pykafka_broker.broker.dispatch import Reply, map_reply
 from pykafka_broker.broker.groups import GroupConfig, GroupCoordinator, TimerKey
 from pykafka_broker.broker.groups import records as rec
 from pykafka_broker.broker.groups.api import CoordinatorResult, JoinGroupResponse, Record, SyncGroupResponse
+from pykafka_broker.broker.internal_topics import KeyedTimers, append_records, read_batches
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
-from pykafka_broker.protocol.records import build_batch, decode_records, iter_batches, read_batch_header
+from pykafka_broker.protocol.records import decode_records
 
 if TYPE_CHECKING:
     from pykafka_broker.broker.config import BrokerConfig
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pykafka_broker.groups")
 
 OFFSETS_TOPIC = "__consumer_offsets"
+CONTROL_TYPE_COMMIT = 1  # control record key: int16 version, int16 type (0 ABORT, 1 COMMIT)
 T = TypeVar("T")
 
 
@@ -66,9 +68,8 @@ class GroupDriver:
         self.flusher = flusher
         self.waiters = waiters
         self.coordinator = GroupCoordinator(GroupConfig.from_properties(config.props))
-        self._timers: dict[TimerKey, asyncio.TimerHandle] = {}
+        self._timers = KeyedTimers(self._fire, "group")
         self._parked: dict[int, tuple[asyncio.Future[Any], type]] = {}
-        self._stopped = False
 
     # -- the internal topic --------------------------------------------------------------------
 
@@ -102,21 +103,33 @@ class GroupDriver:
             plog = self.logs.get_log(OFFSETS_TOPIC, partition)
             if plog is None:
                 continue
-            offset = plog.log_start_offset
-            while offset < plog.log_end_offset:
-                data = b"".join(bytes(c) for c in plog.read(offset, max_bytes).chunks)
-                before = offset
-                for pos, header in iter_batches(data):
-                    offset = header.next_offset
-                    if not header.is_control:
-                        count += self._replay_batch(memoryview(data)[pos:pos + header.size], partition)
-                if offset == before:  # nothing readable past here: a bug or corruption, never spin
-                    log.error("%s-%d: cannot read past offset %d", OFFSETS_TOPIC, partition, offset)
-                    break
+            for header, batch in read_batches(plog, max_bytes):
+                if header.is_control:
+                    self._replay_marker(batch, header.producer_id, partition)
+                else:
+                    producer = header.producer_id if header.is_transactional else -1
+                    count += self._replay_batch(batch, partition, producer)
         log.info("loaded %d records from %s: %d groups", count, OFFSETS_TOPIC, len(self.coordinator.groups))
         return count
 
-    def _replay_batch(self, batch: memoryview, partition: int) -> int:
+    def _replay_marker(self, batch: memoryview, producer_id: int, partition: int) -> None:
+        """A COMMIT/ABORT control batch: complete the producer's pending offsets on this partition."""
+        try:
+            records = decode_records(batch)
+        except KafkaError as exc:
+            log.error("%s-%d: skipping undecodable control batch: %s", OFFSETS_TOPIC, partition, exc)
+            return
+        for r in records:
+            if r.key is not None and len(r.key) >= 4:
+                committed = int.from_bytes(r.key[2:4], "big", signed=True) == CONTROL_TYPE_COMMIT
+                self.complete_txn(partition, producer_id, committed)
+
+    def complete_txn(self, partition: int, producer_id: int, committed: bool) -> int:
+        """The transaction marker of ``producer_id`` is in ``__consumer_offsets-<partition>``."""
+        return self.coordinator.complete_txn(producer_id, committed,
+                                             lambda group_id: self.partition_for(group_id) == partition)
+
+    def _replay_batch(self, batch: memoryview, partition: int, producer_id: int = -1) -> int:
         n = 0
         try:
             records = decode_records(batch)
@@ -127,7 +140,7 @@ class GroupDriver:
             if r.key is None:
                 continue
             try:
-                self.coordinator.replay(r.key, r.value)
+                self.coordinator.replay(r.key, r.value, producer_id)
                 n += 1
             except rec.RecordFormatError as exc:
                 log.error("%s-%d offset %d: skipping record: %s", OFFSETS_TOPIC, partition, r.offset, exc)
@@ -135,16 +148,13 @@ class GroupDriver:
 
     def start(self) -> None:
         """Arm the loaded groups' timers (needs the running loop)."""
-        self._stopped = False
+        self._timers.stopped = False
         self._apply(self.coordinator.on_loaded(now_ms()), now_ms())
 
     def stop(self) -> None:
         """Cancel every timer and answer parked joins/syncs with NOT_COORDINATOR, as Kafka does when a
         coordinator unloads, so clients look for the coordinator again when the broker is back."""
-        self._stopped = True
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._timers.stop()
         parked, self._parked = self._parked, {}
         for fut, kind in parked.values():
             if not fut.done():
@@ -153,12 +163,13 @@ class GroupDriver:
     # -- calls ---------------------------------------------------------------------------------
 
     def call(self, op: Callable[[int, Any], CoordinatorResult[T]], req: Any,
-             parked_kind: type | None = None) -> Reply[T]:
+             parked_kind: type | None = None, producer: tuple[int, int] | None = None) -> Reply[T]:
         """Run one coordinator call: the response, or a Future of it when the request was parked or
-        its records must reach the disk first."""
+        its records must reach the disk first. ``producer`` (id, epoch) writes the records as that
+        producer's transactional batch (TxnOffsetCommit)."""
         now = now_ms()
         result = op(now, req)
-        persisted = self._apply(result, now)
+        persisted = self._apply(result, now, producer)
         if result.response is None:
             assert result.handle is not None and parked_kind is not None
             fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -183,6 +194,10 @@ class GroupDriver:
     def offset_commit(self, req: Any) -> Reply[Any]:
         return self.call(self.coordinator.offset_commit, req)
 
+    def txn_offset_commit(self, req: Any) -> Reply[Any]:
+        return self.call(self.coordinator.txn_offset_commit, req,
+                         producer=(req.producer_id, req.producer_epoch))
+
     def offset_fetch(self, req: Any) -> Reply[Any]:
         return self.call(self.coordinator.offset_fetch, req)
 
@@ -198,10 +213,11 @@ class GroupDriver:
     def delete_groups(self, req: Any) -> Reply[Any]:
         return self.call(self.coordinator.delete_groups, req)
 
-    def _apply(self, result: CoordinatorResult[Any], now: int) -> asyncio.Future[None] | None:
+    def _apply(self, result: CoordinatorResult[Any], now: int,
+               producer: tuple[int, int] | None = None) -> asyncio.Future[None] | None:
         """Persist, then release completed replies (after the fsync if one is needed), then timers."""
         try:
-            persisted = self._persist(result.records, now)
+            persisted = self._persist(result.records, now, producer)
         except Exception as exc:
             log.error("could not append to %s: %r", OFFSETS_TOPIC, exc)
             persisted = asyncio.get_running_loop().create_future()
@@ -211,14 +227,13 @@ class GroupDriver:
             if entry is not None:
                 _resolve_after(persisted, entry[0], reply)
         for key in result.cancel:
-            timer = self._timers.pop(key, None)
-            if timer is not None:
-                timer.cancel()
+            self._timers.cancel(key)
         for key, deadline in result.schedule:
-            self._schedule(key, deadline)
+            self._timers.schedule(key, deadline)
         return persisted
 
-    def _persist(self, records: tuple[Record, ...], now: int) -> asyncio.Future[None] | None:
+    def _persist(self, records: tuple[Record, ...], now: int,
+                 producer: tuple[int, int] | None = None) -> asyncio.Future[None] | None:
         if not records:
             return None
         self.ensure_topic()
@@ -231,11 +246,7 @@ class GroupDriver:
         for partition, recs in by_partition.items():
             plog = self.logs.get_log(OFFSETS_TOPIC, partition)
             assert plog is not None, f"{OFFSETS_TOPIC}-{partition} is missing"
-            batch = build_batch([(k, v, [], now) for k, v in recs])
-            header = read_batch_header(batch)
-            plog.append(batch, header, now)
-            self.waiters.notify(OFFSETS_TOPIC, partition, header.size)
-            flush = self.flusher.after_append(plog)
+            flush = append_records(plog, recs, now, self.waiters, self.flusher, producer)
             if flush is not None:
                 flushes.append(flush)
         if not flushes:
@@ -244,27 +255,11 @@ class GroupDriver:
 
     # -- timers --------------------------------------------------------------------------------
 
-    def _schedule(self, key: TimerKey, deadline_ms: int) -> None:
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
-        if self._stopped:
-            return
-        loop = asyncio.get_running_loop()
-        delay_s = max(0, deadline_ms - now_ms()) / 1000
-        self._timers[key] = loop.call_at(loop.time() + delay_s, self._fire, key, deadline_ms)
-
-    def _fire(self, key: TimerKey, deadline_ms: int) -> None:
-        self._timers.pop(key, None)
-        # The loop's monotonic clock and wall time drift apart a little: the timer is due now.
-        now = max(now_ms(), deadline_ms)
-        try:
-            self._apply(self.coordinator.fire_timer(now, key), now)
-        except Exception:
-            log.exception("group timer %s failed", key)
+    def _fire(self, now: int, key: TimerKey) -> None:
+        self._apply(self.coordinator.fire_timer(now, key), now)
 
     def pending_timers(self) -> set[TimerKey]:
-        return set(self._timers)
+        return self._timers.keys()
 
 
 def _resolve_after(persisted: asyncio.Future[None] | None, fut: asyncio.Future[Any], reply: Any) -> None:

@@ -23,8 +23,11 @@ from pykafka_broker.broker.connection import KafkaConnection
 from pykafka_broker.broker.context import Broker, now_ms
 from pykafka_broker.broker.flusher import Flusher
 from pykafka_broker.broker.group_driver import GroupDriver
+from pykafka_broker.broker.log_cleaner import LogCleaner
+from pykafka_broker.broker.log_lifecycle import LogLifecycle
 from pykafka_broker.broker.producer_ids import ProducerIdAllocator
 from pykafka_broker.broker.topics import log_properties
+from pykafka_broker.broker.txn_driver import TxnDriver
 from pykafka_broker.broker.waiters import FetchWaiters
 from pykafka_broker.storage.manager import LogManager
 
@@ -41,8 +44,11 @@ def open_broker(config: BrokerConfig) -> Broker:
     flusher, waiters = Flusher(), FetchWaiters()
     groups = GroupDriver(config, logs, flusher, waiters)
     groups.load()  # replays __consumer_offsets; timers are armed by groups.start() on the loop
-    return Broker(config=config, logs=logs, producer_ids=ProducerIdAllocator(data_dir),
-                  flusher=flusher, groups=groups, waiters=waiters)
+    producer_ids = ProducerIdAllocator(data_dir)
+    txns = TxnDriver(config, logs, flusher, waiters, producer_ids, groups)
+    txns.load()  # replays __transaction_state (after the groups: markers complete their pending offsets)
+    return Broker(config=config, logs=logs, producer_ids=producer_ids, txns=txns,
+                  flusher=flusher, groups=groups, waiters=waiters, lifecycle=LogLifecycle(config, logs))
 
 
 async def _bind(broker: Broker) -> list[asyncio.base_events.Server]:
@@ -95,7 +101,12 @@ async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     broker.flusher.start(broker)
+    if broker.lifecycle is not None:
+        broker.lifecycle.start()  # retention checks
+    broker.log_cleaner = LogCleaner(broker.config, broker.logs)
+    broker.log_cleaner.start()  # compaction, when log.cleaner.enable
     broker.groups.start()
+    broker.txns.start()  # markers of prepared transactions, timeouts of open ones
     addrs = ", ".join(str(s.sockets[0].getsockname()[0]) for s in servers)
     print(f"pykafka-broker {__version__} listening on {broker.advertised_host}:{broker.advertised_port} "
           f"({addrs}) data-dir {Path(config.data_dir).resolve()} "
@@ -113,6 +124,7 @@ async def _shutdown(broker: Broker, servers: list[asyncio.base_events.Server]) -
         srv.close()
     broker.waiters.wake_all()  # long-polls answer now with what they have
     broker.groups.stop()  # parked joins/syncs answer NOT_COORDINATOR; no timer fires any more
+    broker.txns.stop()  # no transaction timeout fires any more
     pending = [f for c in broker.connections for f in c.pending_futures()]
     if pending:
         _done, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE_S)
@@ -120,6 +132,10 @@ async def _shutdown(broker: Broker, servers: list[asyncio.base_events.Server]) -
             log.warning("%d requests did not finish within %.0f s of shutdown", len(late), SHUTDOWN_GRACE_S)
     for conn in list(broker.connections):
         conn.close()
+    if broker.log_cleaner is not None:
+        await broker.log_cleaner.stop()  # the running step stops and discards its files
+    if broker.lifecycle is not None:
+        await broker.lifecycle.stop()
     await broker.flusher.stop()
     broker.logs.close()
     print("pykafka-broker stopped cleanly", file=sys.stderr, flush=True)

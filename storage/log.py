@@ -18,12 +18,21 @@ from pykafka_broker.protocol.records import (
     BatchHeader,
     patch_base_offset,
     patch_log_append_time,
+    read_batch_header,
     record_offsets_and_timestamps,
 )
 
+from .cleaner import complete_interrupted_swaps
 from .files import LOG_SUFFIX, STRAY_SUFFIXES, fsync_path, offset_from_file_name
-from .producer_state import ProducerStateManager
+from .producer_state import CompletedTxn, ProducerStateManager
 from .segment import NO_TIMESTAMP, LogSegment
+from .txn_index import (
+    TXN_INDEX_SUFFIX,
+    build_control_batch,
+    collect_aborted,
+    cut_at_offset,
+    parse_end_txn_marker,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,7 @@ class LogConfig:
     message_timestamp_type: str = "CreateTime"  # message.timestamp.type
     flush_interval_messages: int = _LONG_MAX  # flush.messages
     flush_interval_ms: int = _LONG_MAX  # flush.ms
+    compact: bool = False  # cleanup.policy includes "compact" (keyless records refused; storage/cleaner.py)
 
     @classmethod
     def from_topic_configs(cls, configs: Mapping[str, str]) -> LogConfig:
@@ -50,6 +60,8 @@ class LogConfig:
                 kwargs[attr] = int(configs[key])
         if "message.timestamp.type" in configs:
             kwargs["message_timestamp_type"] = configs["message.timestamp.type"]
+        if "cleanup.policy" in configs:
+            kwargs["compact"] = "compact" in {p.strip() for p in configs["cleanup.policy"].split(",")}
         return cls(**kwargs)  # type: ignore[arg-type]
 
     @property
@@ -152,6 +164,7 @@ class PartitionLog:
             consistent = segment.load()
             if not consistent or recovery_point is None or segment.next_offset > recovery_point:
                 truncated = segment.recover(self._describe()) > 0
+                segment.txn_index.reset()  # rebuilt from the markers by _load_producer_state
                 recovered.append(segment)
             self.segments.append(segment)
         if not self.segments:
@@ -169,7 +182,7 @@ class PartitionLog:
             self.recovery_point = self.log_end_offset
         else:
             self.recovery_point = min(recovery_point or 0, self.log_end_offset)
-        self._load_producer_state()
+        self._load_producer_state([s for s in recovered if s in self.segments])
         return self
 
     def _describe(self) -> str:
@@ -177,26 +190,32 @@ class PartitionLog:
 
     def _clean_directory(self) -> list[int]:
         """Remove leftovers of interrupted operations and orphan indexes; the segment base offsets."""
+        complete_interrupted_swaps(self.dir)  # a committed compaction swap (.swap files) first
         names = os.listdir(self.dir)
         bases = {offset_from_file_name(n) for n in names if n.endswith(LOG_SUFFIX)}
         for name in names:
             offset = offset_from_file_name(name)
             stray = name.endswith(STRAY_SUFFIXES)
-            orphan = name.endswith((".index", ".timeindex")) and offset not in bases
+            orphan = name.endswith((".index", ".timeindex", TXN_INDEX_SUFFIX)) and offset not in bases
             if stray or orphan:
                 (self.dir / name).unlink(missing_ok=True)
         return sorted(b for b in bases if b is not None)
 
-    def _load_producer_state(self) -> None:
-        """Newest snapshot at or below the end of the log, then replay the batch headers after it."""
+    def _load_producer_state(self, rebuild: list[LogSegment]) -> None:
+        """Newest snapshot at or below the end of the log and below every segment in ``rebuild``,
+        then replay the batches after it. The markers replayed in a ``rebuild`` segment re-index
+        its aborted transactions (LogSegment.recover with a ProducerStateManager, in Kafka), so a
+        crash between a marker and its ``.txnindex`` entry loses nothing."""
         state = self.producer_state
-        start = state.load_latest_snapshot(self.log_end_offset)
+        start = state.load_latest_snapshot(min([self.log_end_offset, *(s.base_offset for s in rebuild)]))
         if start is None:
             start = self.segments[0].base_offset
         for segment in self.segments:
             if segment.next_offset > start:
-                for header in segment.iter_headers(start):
-                    state.commit(header)
+                for header, batch in segment.iter_replay(start):
+                    completed = state.commit(header, parse_end_txn_marker(batch) if batch else None)
+                    if segment in rebuild:
+                        _index_completed(segment, completed)
 
     # -- appends -------------------------------------------------------------------------------
 
@@ -212,6 +231,10 @@ class PartitionLog:
                              f"batch of {size} bytes exceeds segment.bytes {self.config.segment_bytes}")
         self._clock_ms = max(self._clock_ms, now_ms)
         duplicate = self.producer_state.check(header)
+        marker = parse_end_txn_marker(batch) if header.is_control else None
+        if marker is not None:
+            self.producer_state.check_marker(header.producer_id, header.producer_epoch,
+                                             marker.coordinator_epoch)
         if duplicate is not None:
             return AppendResult(duplicate.first_offset, duplicate.last_offset, NO_TIMESTAMP,
                                 self.log_start_offset, duplicate=True)
@@ -226,7 +249,7 @@ class PartitionLog:
             self.roll(now_ms)
         patch_base_offset(batch, 0, base_offset)
         self.active.append(batch, final)
-        self.producer_state.commit(final)
+        _index_completed(self.active, self.producer_state.commit(final, marker))
         self.log_end_offset = final.next_offset
         self._unflushed_messages += max(header.records_count, 1)
         return AppendResult(base_offset, final.last_offset, append_time, self.log_start_offset)
@@ -253,14 +276,18 @@ class PartitionLog:
                              f"offset {offset} not in [{self.log_start_offset}, {self.log_end_offset}] "
                              f"of {self.topic}-{self.partition}")
 
-    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True) -> ReadResult:
+    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True,
+             max_offset: int | None = None) -> ReadResult:
         """Whole batches from the one holding ``offset``, up to ``max_bytes`` (the first batch always
-        when ``min_one_batch``), possibly spanning segments."""
+        when ``min_one_batch``), possibly spanning segments. ``max_offset`` (the last stable offset,
+        for read_committed) is an exclusive bound: no batch starting at or past it is returned,
+        whatever ``min_one_batch`` says (LocalLog.read with maxOffsetMetadata)."""
         self._check_offset(offset)
         chunks: list[bytes | memoryview] = []
         total = 0
+        end = self.log_end_offset if max_offset is None else min(max_offset, self.log_end_offset)
         i = max(0, bisect_right(self._bases, offset) - 1)
-        while i < len(self.segments) and offset < self.log_end_offset:
+        while i < len(self.segments) and offset < end:
             segment = self.segments[i]
             data, reached_end = segment.read(offset, max_bytes - total, min_one_batch and not chunks)
             if data:
@@ -271,7 +298,33 @@ class PartitionLog:
             i += 1
             if i < len(self.segments):
                 offset = max(offset, self.segments[i].base_offset)
+        if max_offset is not None and chunks:
+            chunks, total = cut_at_offset(chunks, max_offset)
         return ReadResult(chunks, total)
+
+    # -- transactions (KIP-98) ------------------------------------------------------------------
+
+    @property
+    def last_stable_offset(self) -> int:
+        """First offset of the earliest open transaction, else the log end (the high watermark on
+        one node); never below the log start offset."""
+        first = self.producer_state.first_unstable_offset()
+        lso = self.log_end_offset if first is None else min(first, self.log_end_offset)
+        return max(lso, self.log_start_offset)
+
+    def append_control_batch(self, producer_id: int, producer_epoch: int, committed: bool,
+                             coordinator_epoch: int, now_ms: int) -> int:
+        """Write the COMMIT or ABORT marker of ``producer_id``'s transaction (what WriteTxnMarkers
+        does on a partition leader) through the normal append path; its offset. KafkaError
+        INVALID_PRODUCER_EPOCH or TRANSACTION_COORDINATOR_FENCED when fenced: nothing written."""
+        batch = build_control_batch(producer_id, producer_epoch, committed, coordinator_epoch, now_ms)
+        return self.append(batch, read_batch_header(batch), now_ms).base_offset
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of the aborted transactions overlapping
+        [fetch_offset, upper_bound), for a read_committed fetch."""
+        i = max(0, bisect_right(self._bases, fetch_offset) - 1)
+        return collect_aborted((s.txn_index for s in self.segments[i:]), fetch_offset, upper_bound)
 
     def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record stamped at or after ``ts`` (ListOffsets)."""
@@ -349,8 +402,10 @@ class PartitionLog:
         self.recovery_point = self.log_end_offset
         self._unflushed_messages = 0
 
-    def delete(self) -> None:
-        """Remove the partition: rename the directory aside first (as Kafka does), then delete it."""
+    def delete(self, *, remove_files: bool = True) -> Path:
+        """Remove the partition: rename the directory to ``<dir>.<uuid>-delete`` first (as Kafka
+        does), then delete it, unless ``remove_files`` is False (the broker removes it off the event
+        loop; a leftover is removed at the next start). Returns the renamed directory."""
         self._closed = True
         for segment in self.segments:
             if segment.fd is not None:
@@ -358,4 +413,49 @@ class PartitionLog:
                 segment.fd = None
         doomed = self.dir.with_name(f"{self.dir.name}.{uuid.uuid4().hex}-delete")
         os.replace(self.dir, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        if remove_files:
+            shutil.rmtree(doomed, ignore_errors=True)
+        return doomed
+
+    # -- log start offset and retention (storage/retention.py decides what goes) ---------------
+
+    def increment_log_start_offset(self, offset: int) -> bool:
+        """DeleteRecords (UnifiedLog.maybeIncrementLogStartOffset): move the log start offset up to
+        ``offset``, which may fall inside a batch; reads below it then fail with OFFSET_OUT_OF_RANGE,
+        and segments wholly below it go at the next retention pass. False when already there."""
+        if offset > self.log_end_offset:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"Cannot increment the log start offset to {offset} of partition "
+                             f"{self.topic}-{self.partition} since it is larger than the high watermark "
+                             f"{self.log_end_offset}")
+        if offset <= self.log_start_offset:
+            return False
+        self.log_start_offset = offset
+        return True
+
+    def replace_segments(self, old: list[LogSegment], new: LogSegment) -> None:
+        """Put a cleaned segment in place of the consecutive non-active ``old`` ones (the files were
+        swapped by storage/cleaner.py; Kafka's UnifiedLog.replaceSegments)."""
+        i = self.segments.index(old[0])
+        self.segments[i : i + len(old)] = [new]
+        self._bases = [s.base_offset for s in self.segments]
+
+    def remove_oldest_segments(self, count: int, now_ms: int) -> list[LogSegment]:
+        """Take the ``count`` oldest segments out of the log and advance the log start offset to the
+        new first segment (never backwards). Taking them all rolls first (UnifiedLog.deleteSegments),
+        so an empty active segment remains. The caller disposes of the returned segments' files."""
+        if count >= len(self.segments):
+            self.roll(now_ms)
+            count = min(count, len(self.segments) - 1)
+        removed = self.segments[:max(count, 0)]
+        del self.segments[:len(removed)]
+        del self._bases[:len(removed)]
+        self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+        return removed
+
+
+def _index_completed(segment: LogSegment, completed: CompletedTxn | None) -> None:
+    """Put an aborted transaction in the ``.txnindex`` of the segment holding its marker
+    (LogSegment.updateTxnIndex); committed ones leave no trace."""
+    if completed is not None and completed.aborted:
+        segment.txn_index.append(completed.as_aborted_txn())

@@ -221,13 +221,17 @@ class LogManager:
         self._write_topics()
         return info
 
-    def delete_topic(self, name: str) -> None:
+    def delete_topic(self, name: str, *, remove_files: bool = True) -> list[Path]:
+        """Forget the topic and rename its partition directories to ``*-delete``; they are removed
+        here, or by the caller off the event loop when ``remove_files`` is False. Returns them."""
         info = self.topics.pop(name)
         self._write_topics()
+        doomed = []
         for partition in range(info.partitions):
             partition_log = self.logs.pop((name, partition), None)
             if partition_log is not None:
-                partition_log.delete()
+                doomed.append(partition_log.delete(remove_files=remove_files))
+        return doomed
 
     def get_log(self, topic: str, partition: int) -> PartitionLog | None:
         return self.logs.get((topic, partition))

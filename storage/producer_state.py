@@ -1,9 +1,16 @@
-"""Idempotent-producer state of one partition, after Kafka's ProducerStateManager.
+"""Idempotent- and transactional-producer state of one partition, after Kafka's ProducerStateManager.
 
-Per producer id we keep the epoch and the metadata of its last five batches. An append is
-*validated* first (``check``: no mutation; may raise or report a duplicate), then written to the
-log, then *committed* (``commit``). Recovery replays batch headers through ``commit`` alone, so the
-rebuilt state is exactly what validation-then-commit produced before the crash.
+Per producer id we keep the epoch, the metadata of its last five batches, the coordinator epoch of
+its last end-transaction marker and the first offset of its ongoing transaction (KIP-98). An append
+is *validated* first (``check`` / ``check_marker``: no mutation; may raise or report a duplicate),
+then written to the log, then *committed* (``commit``). Recovery replays batches through ``commit``
+alone, so the rebuilt state is exactly what validation-then-commit produced before the crash.
+
+Transactions: a transactional batch opens its producer's transaction at its base offset unless one
+is open; the producer's COMMIT or ABORT marker closes it, and ``commit`` then returns the completed
+transaction with the last stable offset right after it (ProducerStateManager.lastStableOffset), for
+the log to put aborted ones in the segment's ``.txnindex``. The first unstable offset is the least
+first offset of the open transactions.
 
 Snapshots ``<20-digit offset>.snapshot`` hold the state as of that offset, in our own format:
 
@@ -29,6 +36,7 @@ from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import NO_SEQUENCE, BatchHeader
 
 from .files import SNAPSHOT_SUFFIX, atomic_write, offset_file_name, offset_from_file_name
+from .txn_index import AbortedTxn, EndTxnMarker
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +66,8 @@ class ProducerEntry:
     producer_id: int
     epoch: int
     batches: deque[BatchMetadata] = field(default_factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN))
-    # Room for transactions (KIP-98): not used by the idempotent path yet.
-    coordinator_epoch: int = -1
-    current_txn_first_offset: int = -1
+    coordinator_epoch: int = -1  # of the last end-transaction marker
+    current_txn_first_offset: int = -1  # -1: no transaction open
 
     @property
     def last_seq(self) -> int:
@@ -73,6 +80,21 @@ class ProducerEntry:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class CompletedTxn:
+    """A transaction closed by a marker: offsets [first_offset, last_offset] (the marker's), and the
+    partition's last stable offset once it is closed."""
+
+    producer_id: int
+    first_offset: int
+    last_offset: int
+    aborted: bool
+    last_stable_offset: int
+
+    def as_aborted_txn(self) -> AbortedTxn:
+        return AbortedTxn(self.producer_id, self.first_offset, self.last_offset, self.last_stable_offset)
+
+
 class CorruptSnapshotError(Exception):
     pass
 
@@ -81,6 +103,7 @@ class ProducerStateManager:
     def __init__(self, dir: Path) -> None:
         self.dir = dir
         self.producers: dict[int, ProducerEntry] = {}
+        self.ongoing: dict[int, int] = {}  # producer id -> first offset of its open transaction
 
     # -- validate, then commit ------------------------------------------------------------------
 
@@ -89,7 +112,7 @@ class ProducerStateManager:
 
         Returns the metadata of the original batch when this one is a retried duplicate (the caller
         then writes nothing), None when it may be appended; raises KafkaError otherwise."""
-        if header.producer_id < 0 or header.is_control:
+        if header.producer_id < 0:
             return None
         entry = self.producers.get(header.producer_id)
         if entry is None:
@@ -99,6 +122,13 @@ class ProducerStateManager:
         if epoch < entry.epoch:
             raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH,
                              f"producer {header.producer_id} epoch {epoch} is older than {entry.epoch}")
+        if header.is_control:
+            return None
+        if entry.current_txn_first_offset >= 0 and not header.is_transactional:
+            # ProducerAppendInfo.appendDataBatch: no plain writes inside an open transaction.
+            raise KafkaError(ErrorCode.INVALID_TXN_STATE,
+                             f"expected a transactional write from producer {header.producer_id}, "
+                             f"whose transaction opened at offset {entry.current_txn_first_offset}")
         if header.base_sequence == NO_SEQUENCE:
             return None
         if epoch > entry.epoch:
@@ -117,21 +147,71 @@ class ProducerStateManager:
                              f" got {header.base_sequence}")
         return None
 
-    def commit(self, header: BatchHeader) -> None:
-        """Record an appended batch; ``header`` carries its assigned offsets. Also used for replay."""
+    def check_marker(self, producer_id: int, producer_epoch: int, coordinator_epoch: int) -> None:
+        """Validate an end-transaction marker before it is written (appendEndTxnMarker, TV1 rules: the
+        marker's epoch may be the producer's or newer)."""
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            return
+        if producer_epoch < entry.epoch:
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH,
+                             f"marker epoch {producer_epoch} of producer {producer_id} is older than "
+                             f"{entry.epoch}")
+        if coordinator_epoch < entry.coordinator_epoch:
+            raise KafkaError(ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+                             f"marker for producer {producer_id} has coordinator epoch {coordinator_epoch}, "
+                             f"older than {entry.coordinator_epoch}")
+
+    def commit(self, header: BatchHeader, marker: EndTxnMarker | None = None) -> CompletedTxn | None:
+        """Record an appended batch; ``header`` carries its assigned offsets, ``marker`` the decoded
+        record of a control batch. Also used for replay. Returns the transaction a marker completed
+        (a marker with no transaction open completes nothing, as in Kafka)."""
         if header.producer_id < 0:
-            return
-        entry = self.producers.get(header.producer_id)
-        if entry is None or header.producer_epoch != entry.epoch:
-            entry = ProducerEntry(header.producer_id, header.producer_epoch)
-            self.producers[header.producer_id] = entry
-        if header.is_control or header.base_sequence == NO_SEQUENCE:
-            return
-        entry.batches.append(BatchMetadata(header.base_sequence, header.last_sequence,
-                                           header.base_offset, header.last_offset, header.max_timestamp))
+            return None
+        pid = header.producer_id
+        entry = self.producers.get(pid)
+        if entry is None:
+            entry = self.producers[pid] = ProducerEntry(pid, header.producer_epoch)
+        elif header.producer_epoch != entry.epoch:
+            # A new epoch fences the old one: its batches no longer deduplicate anything
+            # (ProducerStateEntry.maybeUpdateProducerEpoch); an open transaction stays open.
+            entry.epoch = header.producer_epoch
+            entry.batches.clear()
+        if header.is_control:
+            return None if marker is None else self._complete(entry, header.base_offset, marker)
+        if header.is_transactional and entry.current_txn_first_offset < 0:
+            entry.current_txn_first_offset = header.base_offset
+            self.ongoing[pid] = header.base_offset
+        if header.base_sequence != NO_SEQUENCE:
+            entry.batches.append(BatchMetadata(header.base_sequence, header.last_sequence,
+                                               header.base_offset, header.last_offset,
+                                               header.max_timestamp))
+        return None
+
+    def _complete(self, entry: ProducerEntry, offset: int, marker: EndTxnMarker) -> CompletedTxn | None:
+        entry.coordinator_epoch = marker.coordinator_epoch
+        first = entry.current_txn_first_offset
+        if first < 0:
+            return None
+        entry.current_txn_first_offset = -1
+        del self.ongoing[entry.producer_id]
+        # ProducerStateManager.lastStableOffset(completedTxn): the next open transaction, else just
+        # past the marker.
+        lso = min(self.ongoing.values(), default=offset + 1)
+        return CompletedTxn(entry.producer_id, first, offset, not marker.committed, lso)
+
+    def first_unstable_offset(self) -> int | None:
+        """First offset of the earliest open transaction, None when none is open."""
+        return min(self.ongoing.values(), default=None)
 
     def clear(self) -> None:
         self.producers.clear()
+        self.ongoing.clear()
+
+    def _set_producers(self, producers: dict[int, ProducerEntry]) -> None:
+        self.producers = producers
+        self.ongoing = {pid: e.current_txn_first_offset for pid, e in producers.items()
+                        if e.current_txn_first_offset >= 0}
 
     # -- snapshots -----------------------------------------------------------------------------
 
@@ -173,12 +253,12 @@ class ProducerStateManager:
         for offset in reversed(self.snapshot_offsets()):
             path = self.snapshot_path(offset)
             try:
-                self.producers = _decode(path.read_bytes())
+                self._set_producers(_decode(path.read_bytes()))
                 return offset
             except (CorruptSnapshotError, struct.error) as exc:
                 log.warning("deleting corrupt producer state snapshot %s: %s", path, exc)
                 path.unlink(missing_ok=True)
-        self.producers = {}
+        self._set_producers({})
         return None
 
 

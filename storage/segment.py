@@ -1,5 +1,5 @@
-"""One log segment: a ``.log`` file of concatenated batches plus its ``.index`` and ``.timeindex``
-(the shape of Kafka's LogSegment.java).
+"""One log segment: a ``.log`` file of concatenated batches plus its ``.index``, ``.timeindex`` and
+``.txnindex`` (the shape of Kafka's LogSegment.java).
 
 Only the active segment keeps a file descriptor open; reads of older segments open, pread and close,
 so many partitions do not mean many open files.
@@ -32,6 +32,7 @@ from .files import (
     write_all,
 )
 from .index import OffsetIndex, TimeIndex
+from .txn_index import TXN_INDEX_SUFFIX, TransactionIndex
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class LogSegment:
                                         base_offset, max_index_bytes)
         self.time_index = TimeIndex(dir / offset_file_name(base_offset, TIME_INDEX_SUFFIX),
                                     base_offset, max_index_bytes)
+        self.txn_index = TransactionIndex(dir / offset_file_name(base_offset, TXN_INDEX_SUFFIX),
+                                          base_offset)
         self.index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
         self.fd: int | None = None
@@ -63,8 +66,10 @@ class LogSegment:
         self._bytes_since_index = 0
 
     @property
-    def index_paths(self) -> tuple[Path, Path]:
-        return self.offset_index.path, self.time_index.path
+    def index_paths(self) -> tuple[Path, ...]:
+        """Every file besides the ``.log`` (flushed, closed and deleted with it); the ``.txnindex``
+        exists only once the segment holds an ABORT marker."""
+        return self.offset_index.path, self.time_index.path, self.txn_index.path
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -179,7 +184,8 @@ class LogSegment:
             self.max_timestamp, self.offset_of_max_timestamp = last_time
         if start_pos and self.next_offset <= start_offset:
             index_ok = False
-        return index_ok and time_ok and scanner.position == file_size
+        txn_ok = self.txn_index.load()
+        return index_ok and time_ok and txn_ok and scanner.position == file_size
 
     def recover(self, describe: str) -> int:
         """Rescan every batch (magic, CRC, increasing offsets), truncate the file at the first bad or
@@ -210,13 +216,19 @@ class LogSegment:
         return dropped
 
     def iter_headers(self, from_offset: int) -> Iterable[BatchHeader]:
-        """Headers of the batches whose last offset is >= ``from_offset`` (recovery replays)."""
+        """Headers of the batches whose last offset is >= ``from_offset``."""
+        for header, _ in self.iter_replay(from_offset):
+            yield header
+
+    def iter_replay(self, from_offset: int) -> Iterable[tuple[BatchHeader, bytes | None]]:
+        """Like ``iter_headers``, with the whole batch for control batches (whose marker record
+        producer-state replay needs) and None for the others."""
         fd, owned = self._read_fd()
         try:
             _, pos = self.offset_index.lookup(from_offset)
-            for _, header, _ in BatchScanner(fd, pos, self.size):
+            for batch_pos, header, _ in BatchScanner(fd, pos, self.size):
                 if header.last_offset >= from_offset:
-                    yield header
+                    yield header, os.pread(fd, header.size, batch_pos) if header.is_control else None
         finally:
             if owned:
                 os.close(fd)

@@ -8,11 +8,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waiting import wait_until  # noqa: F401  (re-exported for tests)
 
 READY = re.compile(r"listening on (\S+):(\d+) ")
 START_TIMEOUT_S = 20.0
@@ -103,13 +103,3 @@ def broker_factory(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def broker(broker_factory: object) -> BrokerProcess:
     return broker_factory()  # type: ignore[operator]
-
-
-def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.02) -> None:
-    """Poll ``predicate`` until true or raise after ``timeout`` seconds (for state with no event)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")

@@ -16,6 +16,7 @@ from pykafka_broker.broker.groups.api import (
     OffsetFetch,
     SyncGroup,
     TimerKey,
+    TxnOffsetCommit,
 )
 from pykafka_broker.broker.groups.coordinator import GroupCoordinator
 from pykafka_broker.broker.groups.state import GroupState
@@ -36,4 +37,5 @@ __all__ = [
     "OffsetFetch",
     "SyncGroup",
     "TimerKey",
+    "TxnOffsetCommit",
 ]

@@ -106,6 +106,20 @@ class OffsetCommit:
 
 
 @dataclass(frozen=True, slots=True)
+class TxnOffsetCommit:
+    """TxnOffsetCommit's group half: the offsets stay pending until the transaction's marker (the
+    transaction coordinator has already checked that the producer added this group's partition)."""
+
+    group_id: str
+    producer_id: int
+    producer_epoch: int
+    topics: Mapping[str, Sequence[tuple[int, int, int, str | None]]]  # (partition, offset, epoch, meta)
+    generation_id: int = -1  # v3+ (KIP-447); -1 with an empty member id: no group management
+    member_id: str = ""
+    group_instance_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OffsetFetch:
     groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[int]]] | None]]  # topics None = all
     require_stable: bool = False

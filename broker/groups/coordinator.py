@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 from pykafka_broker.broker.groups import offsets as off
 from pykafka_broker.broker.groups import records as rec
@@ -47,10 +48,12 @@ from pykafka_broker.broker.groups.api import (
     SyncGroup,
     SyncGroupResponse,
     TimerKey,
+    TxnOffsetCommit,
 )
 from pykafka_broker.broker.groups.membership import Membership
 from pykafka_broker.broker.groups.rebalance import Rebalancer
 from pykafka_broker.broker.groups.state import ClassicGroup, GroupState, Member
+from pykafka_broker.broker.groups.txn_offsets import PendingTxnOffsets
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 S = GroupState
@@ -64,6 +67,7 @@ class GroupCoordinator:
         self.config = config or GroupConfig()
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets = off.OffsetStore()
+        self.pending = PendingTxnOffsets()
         self._rebalancer = Rebalancer(self.config, self.groups)
         self._membership = Membership(self.config, self.groups, self._rebalancer,
                                       new_uuid or (lambda: str(uuid.uuid4())))
@@ -125,13 +129,48 @@ class GroupCoordinator:
         fx.records.extend(records)
         return self._finish(fx, OffsetCommitResponse(topics))
 
+    def txn_offset_commit(self, now_ms: int, req: TxnOffsetCommit) -> CoordinatorResult[OffsetCommitResponse]:
+        """The group half of TxnOffsetCommit (``OffsetMetadataManager.commitTransactionalOffset``): the
+        records go in the producer's transactional batch and the offsets stay pending until its marker."""
+        fx = Effects(now_ms)
+        group = self.groups.get(req.group_id)
+        if group is None:
+            if req.generation_id >= 0:
+                failed = off.failed_commit(req.topics, E.ILLEGAL_GENERATION)
+                return self._finish(fx, OffsetCommitResponse(failed))
+            group = self.groups[req.group_id] = ClassicGroup(req.group_id, S.EMPTY, now_ms)
+        try:
+            _validate_offset_commit(group, req, transactional=True)
+        except KafkaError as exc:
+            return self._finish(fx, OffsetCommitResponse(off.failed_commit(req.topics, exc.code)))
+        topics, records = off.commit_records(req.group_id, req.topics, now_ms, off.DEFAULT_RETENTION_TIME,
+                                             self.config.offset_metadata_max_bytes)
+        for key, value in records:
+            self.replay(key, value, producer_id=req.producer_id)
+        return replace(self._finish(fx, OffsetCommitResponse(topics)), records=tuple(records))
+
+    def complete_txn(self, producer_id: int, committed: bool, in_partition: Callable[[str], bool]) -> int:
+        """A COMMIT/ABORT marker of ``producer_id`` reached the offsets partition holding the groups
+        ``in_partition`` selects (live, or replayed at startup): materialise or drop its pending offsets.
+        Returns how many offsets were completed."""
+        taken = self.pending.complete(producer_id, in_partition)
+        if committed:
+            for group_id, topic, partition, value in taken:
+                if group_id not in self.groups:
+                    self.groups[group_id] = ClassicGroup(group_id, S.EMPTY, None)
+                self.offsets.put(group_id, topic, partition, value)
+        return len(taken)
+
     def offset_fetch(self, now_ms: int, req: OffsetFetch) -> CoordinatorResult[OffsetFetchResponse]:
-        # require_stable only matters with pending transactional offsets, which are not kept here yet.
         results = []
         for group_id, topics in req.groups:
             group = self.groups.get(group_id)
             known = group is not None and group.state is not S.DEAD
-            fetched = off.fetch(self.offsets, group_id, known, topics)
+            unstable = None
+            if req.require_stable and self.pending.has_group(group_id):
+                def unstable(t: str, p: int, g: str = group_id) -> bool:
+                    return self.pending.is_pending(g, t, p)
+            fetched = off.fetch(self.offsets, group_id, known, topics, unstable)
             results.append(OffsetFetchGroup(group_id, E.NONE, fetched))
         return self._finish(Effects(now_ms), OffsetFetchResponse(tuple(results)))
 
@@ -200,16 +239,22 @@ class GroupCoordinator:
 
     # -- loading -------------------------------------------------------------------------------
 
-    def replay(self, key: bytes, value: bytes | None) -> None:
-        """Apply one ``__consumer_offsets`` record (startup, and our own records at runtime)."""
+    def replay(self, key: bytes, value: bytes | None, producer_id: int = -1) -> None:
+        """Apply one ``__consumer_offsets`` record (startup, and our own records at runtime); a record of a
+        transactional batch (``producer_id`` >= 0) is a pending offset until that producer's marker."""
         k = rec.decode_key(key)
         if isinstance(k, rec.OffsetCommitKey):
             if value is None:
-                self.offsets.remove(k.group_id, k.topic, k.partition)
+                if producer_id < 0:
+                    self.offsets.remove(k.group_id, k.topic, k.partition)
                 return
             if k.group_id not in self.groups:
                 self.groups[k.group_id] = ClassicGroup(k.group_id, S.EMPTY, None)  # a simple group
-            self.offsets.put(k.group_id, k.topic, k.partition, rec.decode_offset_commit_value(value))
+            decoded = rec.decode_offset_commit_value(value)
+            if producer_id >= 0:
+                self.pending.put(producer_id, k.group_id, k.topic, k.partition, decoded)
+            else:
+                self.offsets.put(k.group_id, k.topic, k.partition, decoded)
         elif isinstance(k, rec.GroupMetadataKey):
             if value is None:
                 self.groups.pop(k.group_id, None)
@@ -261,8 +306,10 @@ class GroupCoordinator:
         return fx.result(response, handle if response is None else None)
 
 
-def _validate_offset_commit(group: ClassicGroup, req: OffsetCommit) -> None:
-    """``ClassicGroup.validateOffsetCommit`` for a non-transactional commit."""
+def _validate_offset_commit(group: ClassicGroup, req: OffsetCommit | TxnOffsetCommit,
+                            transactional: bool = False) -> None:
+    """``ClassicGroup.validateOffsetCommit``: a transactional commit without member and generation
+    (TxnOffsetCommit v0-2 carry none) is accepted in any state, and not refused in CompletingRebalance."""
     if group.state is S.DEAD:
         raise KafkaError(E.COORDINATOR_NOT_AVAILABLE)
     if req.generation_id < 0 and group.state is S.EMPTY:
@@ -271,9 +318,9 @@ def _validate_offset_commit(group: ClassicGroup, req: OffsetCommit) -> None:
         group.validate_member(req.member_id, req.group_instance_id)
         if req.generation_id != group.generation_id:
             raise KafkaError(E.ILLEGAL_GENERATION)
-    elif group.state is not S.EMPTY:
+    elif not transactional and group.state is not S.EMPTY:
         raise KafkaError(E.UNKNOWN_MEMBER_ID)
-    if group.state is S.COMPLETING_REBALANCE:
+    if not transactional and group.state is S.COMPLETING_REBALANCE:
         raise KafkaError(E.REBALANCE_IN_PROGRESS)
 
 

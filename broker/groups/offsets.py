@@ -2,12 +2,12 @@
 
 Mirrors Kafka's ``OffsetMetadataManager``: a commit produces OffsetCommit records, and the store changes
 only by replaying records (live and at startup alike), so the log and memory cannot disagree.
-Transactional offsets (TxnOffsetCommit) are not handled here yet.
+Transactional offsets wait in txn_offsets.py until their transaction's marker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from pykafka_broker.broker.groups import records as rec
 from pykafka_broker.broker.groups.api import (
@@ -97,15 +97,23 @@ def _fetched(partition: int, value: OffsetAndMetadata | None) -> FetchedOffset:
 
 
 def fetch(store: OffsetStore, group_id: str, known: bool,
-          topics: Sequence[tuple[str, Sequence[int]]] | None) -> tuple[FetchedTopic, ...]:
-    """Requested partitions (-1/"" when nothing is committed) or, with ``topics`` None, all of them."""
+          topics: Sequence[tuple[str, Sequence[int]]] | None,
+          unstable: Callable[[str, int], bool] | None = None) -> tuple[FetchedTopic, ...]:
+    """Requested partitions (-1/"" when nothing is committed) or, with ``topics`` None, all of them.
+    ``unstable`` (OffsetFetch with require_stable) marks partitions with pending transactional offsets:
+    they answer UNSTABLE_OFFSET_COMMIT with offset -1, as Kafka's ``OffsetMetadataManager.fetchOffsets``."""
+    def one(topic: str, partition: int, value: OffsetAndMetadata | None) -> FetchedOffset:
+        if unstable is not None and unstable(topic, partition):
+            return FetchedOffset(partition, -1, -1, NO_METADATA, ErrorCode.UNSTABLE_OFFSET_COMMIT)
+        return _fetched(partition, value)
+
     if topics is None:
         if not known:
             return ()
-        return tuple(FetchedTopic(t, tuple(_fetched(p, v) for p, v in parts.items()))
+        return tuple(FetchedTopic(t, tuple(one(t, p, v) for p, v in parts.items()))
                      for t, parts in store.topics(group_id).items())
     return tuple(
-        FetchedTopic(t, tuple(_fetched(p, store.get(group_id, t, p) if known else None) for p in parts))
+        FetchedTopic(t, tuple(one(t, p, store.get(group_id, t, p) if known else None) for p in parts))
         for t, parts in topics
     )
 

@@ -1,7 +1,8 @@
 """DeleteTopics (key 20), versions 1-6.
 
-Removes each topic's partitions (the log manager renames the directories at once and deletes the
-files off the event loop) and wakes any Fetch long-polling on them. v6 may name topics by id.
+Removes each topic's partitions (broker/log_lifecycle.py renames the directories at once and
+deletes the files off the event loop after ``log.segment.delete.delay.ms``) and wakes any Fetch
+long-polling on them. v6 may name topics by id.
 Errors: UNKNOWN_TOPIC_OR_PARTITION / UNKNOWN_TOPIC_ID; TOPIC_DELETION_DISABLED when
 ``delete.topic.enable`` is false. Ignored: ``timeout_ms`` (deletion is immediate).
 """
@@ -45,7 +46,10 @@ def handle_delete_topics(ctx: RequestContext, req: Any) -> Any:
         if error == ErrorCode.NONE and info is not None:
             tid = info.topic_id
             partitions = info.partitions
-            broker.logs.delete_topic(name)
+            if broker.lifecycle is not None:
+                broker.lifecycle.delete_topic(name)  # files go off the event loop
+            else:
+                broker.logs.delete_topic(name)
             for p in range(partitions):
                 broker.waiters.notify(name, p, 1 << 62)  # answer long-polls on it now
         results.append(cls.DeletableTopicResult(name=name, topic_id=tid or ZERO_UUID, error_code=int(error),

@@ -9,8 +9,10 @@ stall a consumer (KIP-74). The response is a list of buffers handed to ``transpo
 Long-poll: when fewer than ``min_bytes`` are available the request waits, woken by appends to any
 partition it reads or by ``max_wait_ms`` — no polling loop. Fetch sessions (KIP-227) are not kept:
 we answer session id 0, which tells clients to send full requests, and an unknown session id gets
-FETCH_SESSION_ID_NOT_FOUND. read_committed (v4+) reads up to the last stable offset, which is the
-high watermark until transactions exist, with an empty aborted list. v13+ names topics by id
+FETCH_SESSION_ID_NOT_FOUND. read_committed (v4+) returns only batches below the last stable offset
+(the first offset of the earliest open transaction, else the high watermark), with the aborted
+transactions overlapping [fetch_offset, LSO) so clients drop aborted records; read_uncommitted
+returns everything, aborted records included. Both report the true LSO. v13+ names topics by id
 (UNKNOWN_TOPIC_ID when unknown). Ignored: replica fields (no followers), rack id (no preferred
 read replica: -1), last_fetched_epoch (every batch here is leader epoch 0).
 """
@@ -101,20 +103,24 @@ def _collect(broker: Any, req: Any, wanted: list[tuple[str | None, Any, list[Any
                 results.append(FetchPartitionResult(p.partition, int(code), -1, -1, -1, None, []))
                 continue
             hw = plog.log_end_offset
+            lso = plog.last_stable_offset
             error = ErrorCode.NONE
             chunks: list[Any] = []
+            aborted: list[tuple[int, int]] | None = [] if committed else None
             if p.current_leader_epoch > 0:
                 error = ErrorCode.UNKNOWN_LEADER_EPOCH
             elif remaining > 0:
                 try:
                     read = plog.read(p.fetch_offset, min(p.partition_max_bytes, remaining),
-                                     min_one_batch=total == 0)
+                                     min_one_batch=total == 0, max_offset=lso if committed else None)
                     chunks = read.chunks
                     remaining -= read.size
                     total += read.size
+                    if committed and chunks:
+                        aborted = plog.aborted_transactions(p.fetch_offset, lso)
                 except KafkaError as exc:
                     error = exc.code
-            results.append(FetchPartitionResult(p.partition, int(error), hw, hw, plog.log_start_offset,
-                                                 [] if committed else None, chunks))
+            results.append(FetchPartitionResult(p.partition, int(error), hw, lso, plog.log_start_offset,
+                                                 aborted, chunks))
         topics.append(FetchTopicResult(name or "", tid, results))
     return topics, total

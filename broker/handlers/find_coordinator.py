@@ -3,8 +3,8 @@
 This node coordinates everything: a group key (type 0) gets this broker, and the first group lookup
 creates ``__consumer_offsets`` (Kafka answers COORDINATOR_NOT_AVAILABLE while it creates the topic in
 the background; we create it synchronously, so the first answer already names the coordinator). A
-transaction key (type 1) gets this broker too, although transactions are not served yet
-(InitProducerId with a transactional id answers COORDINATOR_NOT_AVAILABLE). Other key types are
+transaction key (type 1) gets this broker too, and creates ``__transaction_state`` the same way.
+Other key types are
 INVALID_REQUEST, as Kafka's ``CoordinatorType.forId`` refuses them. Kafka sets the error message to
 the error's name ("NONE") on success; so do we.
 Version notes: v1 adds key_type, v3 flexible, v4 (KIP-699) batches ``coordinator_keys`` and answers
@@ -48,4 +48,6 @@ def _lookup(ctx: RequestContext, key_type: int, key: str) -> tuple[int, str, int
         return -1, "", -1, ErrorCode.INVALID_REQUEST
     if key_type == KEY_TYPE_GROUP:
         broker.groups.ensure_topic()
+    else:
+        broker.txns.ensure_topic()
     return broker.node_id, broker.advertised_host, broker.advertised_port, ErrorCode.NONE

@@ -1,7 +1,7 @@
 """ListOffsets (key 2), versions 1-10.
 
-Per partition: -2 earliest (log start offset), -1 latest (high watermark; the last stable offset for
-read_committed, which equals it until transactions exist), -3 max timestamp (KIP-734: the batch
+Per partition: -2 earliest (log start offset), -1 latest (high watermark; for read_committed, v2+, the last
+stable offset: the first offset of the earliest open transaction), -3 max timestamp (KIP-734: the batch
 holding the largest timestamp, answered with that batch's last offset), -4 earliest local (KIP-1005:
 the log start offset, nothing is tiered), otherwise the first record whose timestamp is at or after
 the target (the one place this API decodes a batch's records), or offset -1 when there is none.
@@ -18,18 +18,20 @@ from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL = -1, -2, -3, -4
+READ_COMMITTED = 1
 
 
 @handler(ApiKey.LIST_OFFSETS, 1, 10)
 def handle_list_offsets(ctx: RequestContext, req: Any) -> Any:
     cls = messages.response_type(ApiKey.LIST_OFFSETS)
     part_cls = cls.ListOffsetsTopicResponse.ListOffsetsPartitionResponse
+    committed = ctx.api_version >= 2 and req.isolation_level == READ_COMMITTED
     topics = []
     for t in req.topics:
         parts = []
         for p in t.partitions:
             try:
-                offset, ts = _lookup(ctx, t.name, p.partition_index, p.timestamp)
+                offset, ts = _lookup(ctx, t.name, p.partition_index, p.timestamp, committed)
                 error = ErrorCode.NONE
             except KafkaError as exc:
                 offset, ts, error = -1, -1, exc.code
@@ -39,12 +41,13 @@ def handle_list_offsets(ctx: RequestContext, req: Any) -> Any:
     return messages.new_response(ApiKey.LIST_OFFSETS, ctx.api_version, throttle_time_ms=0, topics=topics)
 
 
-def _lookup(ctx: RequestContext, topic: str, partition: int, timestamp: int) -> tuple[int, int]:
+def _lookup(ctx: RequestContext, topic: str, partition: int, timestamp: int,
+            committed: bool = False) -> tuple[int, int]:
     plog = ctx.broker.logs.get_log(topic, partition)
     if plog is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     if timestamp == LATEST:
-        return plog.log_end_offset, -1
+        return (plog.last_stable_offset if committed else plog.log_end_offset), -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
         return plog.log_start_offset, -1
     if timestamp == MAX_TIMESTAMP:

@@ -2,9 +2,9 @@
 
 Committed offsets per partition (-1 and empty metadata where nothing is committed), or with a null
 topic list (v2+) every offset the group has. An empty group id is INVALID_GROUP_ID, as in Kafka's
-``GroupCoordinatorService.fetchOffsets``. ``require_stable`` (v7+, KIP-447) asks to fail partitions
-with pending transactional offsets with UNSTABLE_OFFSET_COMMIT; transactional offset commits are not
-served yet, so there are never any and it changes nothing.
+``GroupCoordinatorService.fetchOffsets``. ``require_stable`` (v7+, KIP-447) fails partitions
+with pending transactional offsets (TxnOffsetCommit whose transaction has no marker yet) with
+UNSTABLE_OFFSET_COMMIT and offset -1; without it those partitions show the last committed offset.
 Version notes: v2 null topics = all and a top-level error_code (v1 puts a group error on each
 partition), v3 throttle_time_ms, v5 committed_leader_epoch, v6 flexible, v7 require_stable, v8
 (KIP-709) several groups per request, v9 (KIP-848) member id/epoch, ignored for classic groups.

@@ -13,7 +13,13 @@ wait for, so -1 is 1), or after fsync when the flush policy demands it. Other va
 INVALID_REQUIRED_ACKS. Ignored: ``timeout_ms`` (nothing to wait for but our own fsync).
 Version notes: v0-2 (pre-KIP-98 message sets) are rejected per request, as Kafka 4.0 does while still
 advertising them (KAFKA-18659); v8 adds record_errors/error_message (KIP-467); v9+ flexible.
-Transactional batches are refused with INVALID_TXN_STATE until the transaction coordinator exists.
+Transactional batches (KIP-98) need the request's transactional id (else
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED, as Kafka) and are verified against the transaction coordinator
+before the append (KIP-890 part 1, ``transaction.partition.verification.enable``; see
+``TxnDriver.verify_produce``): a partition not added to the producer's open transaction is
+INVALID_TXN_STATE (TRANSACTION_ABORTABLE from v11), a fenced epoch INVALID_PRODUCER_EPOCH. v12
+(transaction.version 2: partitions added implicitly) is treated as v11, since transaction.version 2 is
+not advertised.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from pykafka_broker.protocol.records import (
     BATCH_HEADER_SIZE,
     MAGIC_OFFSET,
     crc_matches,
+    decode_records,
     read_batch_header,
 )
 
@@ -66,7 +73,7 @@ def handle_produce(ctx: RequestContext, body: memoryview) -> Any:
             if fixed_error is not None:
                 results.append(ProducePartitionResult(index, int(fixed_error)))
                 continue
-            results.append(_append_one(broker, t.name, index, records, now, flushes))
+            results.append(_append_one(broker, t.name, index, records, now, flushes, req.transactional_id, v))
         topics.append(ProduceTopicResult(t.name, results))
     if req.acks == 0 and fixed_error is None:
         return NO_RESPONSE
@@ -92,8 +99,23 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> ProducePa
     return ProducePartitionResult(index, int(code), error_message=message)
 
 
+def _keyless_record_error(records: memoryview, topic: str, index: int) -> ProducePartitionResult | None:
+    """Kafka's LogValidator.validateKey: a compacted topic refuses records without a key."""
+    try:
+        decoded = decode_records(records)
+    except KafkaError as exc:
+        return _error(index, exc.code, exc.message)
+    for i, record in enumerate(decoded):
+        if record.key is None:
+            message = f"Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+            return ProducePartitionResult(index, int(ErrorCode.INVALID_RECORD), record_errors=[(i, message)],
+                                          error_message=message)
+    return None
+
+
 def _append_one(broker: Any, topic: str, index: int, records: memoryview | None, now: int,
-                flushes: list[asyncio.Future[None]]) -> ProducePartitionResult:
+                flushes: list[asyncio.Future[None]], transactional_id: str | None = None,
+                v: int = MAX_VERSION) -> ProducePartitionResult:
     plog = broker.logs.get_log(topic, index)
     if plog is None:
         return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -125,8 +147,15 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
         return _error(index, ErrorCode.INVALID_RECORD, "Producers may not write control batches")
     if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
         return _error(index, ErrorCode.INVALID_RECORD, "Record count does not match lastOffsetDelta")
+    if plog.config.compact:  # only compacted topics pay for decoding records
+        keyless = _keyless_record_error(records, topic, index)
+        if keyless is not None:
+            return keyless
     if header.is_transactional:
-        return _error(index, ErrorCode.INVALID_TXN_STATE, "Transactions are not supported yet")
+        code, message = broker.txns.verify_produce(transactional_id, header.producer_id,
+                                                   header.producer_epoch, topic, index, v)
+        if code is not ErrorCode.NONE:
+            return _error(index, code, message)
     _EPOCH.pack_into(records, LEADER_EPOCH_OFFSET, 0)  # outside the CRC, like Kafka's leader stamp
     try:
         result = plog.append(records, header, now)
