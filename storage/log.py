@@ -50,6 +50,7 @@ class LogConfig:
     flush_interval_messages: int = _LONG_MAX  # flush.messages
     flush_interval_ms: int = _LONG_MAX  # flush.ms
     compact: bool = False  # cleanup.policy includes "compact" (keyless records refused; storage/cleaner.py)
+    compression_type: str = "producer"  # compression.type: "producer" keeps batches as sent
 
     @classmethod
     def from_topic_configs(cls, configs: Mapping[str, str]) -> LogConfig:
@@ -60,6 +61,8 @@ class LogConfig:
                 kwargs[attr] = int(configs[key])
         if "message.timestamp.type" in configs:
             kwargs["message_timestamp_type"] = configs["message.timestamp.type"]
+        if "compression.type" in configs:
+            kwargs["compression_type"] = configs["compression.type"]
         if "cleanup.policy" in configs:
             kwargs["compact"] = "compact" in {p.strip() for p in configs["cleanup.policy"].split(",")}
         return cls(**kwargs)  # type: ignore[arg-type]

@@ -11,6 +11,10 @@ INVALID_PRODUCER_EPOCH.
 acks: 0 sends no response, 1 and -1 respond once the batch is in the OS (there are no replicas to
 wait for, so -1 is 1), or after fsync when the flush policy demands it. Other values get
 INVALID_REQUIRED_ACKS. Ignored: ``timeout_ms`` (nothing to wait for but our own fsync).
+A topic whose ``compression.type`` names a codec (not ``producer``) gets batches in another codec
+decoded and rewritten in that one (Kafka's LogValidator recompression: producer id, epoch, sequence,
+timestamps, keys, values and headers kept; MESSAGE_TOO_LARGE if the result exceeds
+``max.message.bytes``) — with compaction's key check, the only places the produce path decodes records.
 Version notes: v0-2 (pre-KIP-98 message sets) are rejected per request, as Kafka 4.0 does while still
 advertising them (KAFKA-18659); v8 adds record_errors/error_message (KIP-467); v9+ flexible.
 Transactional batches (KIP-98) need the request's transactional id (else
@@ -41,10 +45,15 @@ from pykafka_broker.protocol.produce import (
 from pykafka_broker.protocol.records import (
     BATCH_HEADER_SIZE,
     MAGIC_OFFSET,
+    BatchHeader,
+    build_batch,
     crc_matches,
     decode_records,
     read_batch_header,
 )
+
+# compression.type values that make the broker rewrite batches; "producer" keeps them as sent.
+TOPIC_CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 MIN_SERVED, MAX_VERSION = 3, 12
 _EPOCH = struct.Struct(">i")
@@ -99,6 +108,18 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> ProducePa
     return ProducePartitionResult(index, int(code), error_message=message)
 
 
+def _recompress(records: memoryview, header: BatchHeader, codec: int) -> memoryview:
+    """Rewrite a batch with the topic's ``compression.type`` (Kafka's LogValidator recompression):
+    the one place besides compaction where the broker decodes records. Producer id, epoch, base
+    sequence, transactional flag, record timestamps, keys, values and headers are kept."""
+    decoded = decode_records(records)
+    rebuilt = build_batch([(r.key, r.value, r.headers, r.timestamp) for r in decoded], codec=codec,
+                          producer_id=header.producer_id, producer_epoch=header.producer_epoch,
+                          base_sequence=header.base_sequence, transactional=header.is_transactional,
+                          partition_leader_epoch=header.partition_leader_epoch)
+    return memoryview(rebuilt)
+
+
 def _keyless_record_error(records: memoryview, topic: str, index: int) -> ProducePartitionResult | None:
     """Kafka's LogValidator.validateKey: a compacted topic refuses records without a key."""
     try:
@@ -147,6 +168,18 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
         return _error(index, ErrorCode.INVALID_RECORD, "Producers may not write control batches")
     if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
         return _error(index, ErrorCode.INVALID_RECORD, "Record count does not match lastOffsetDelta")
+    target = TOPIC_CODECS.get(plog.config.compression_type)
+    if target is not None and target != header.compression:
+        try:
+            records = _recompress(records, header, target)
+        except KafkaError as exc:
+            return _error(index, exc.code, exc.message)
+        header = read_batch_header(records)
+        size = len(records)
+        if size > max_bytes:
+            return _error(index, ErrorCode.MESSAGE_TOO_LARGE,
+                          f"The batch recompressed to {plog.config.compression_type} is {size} bytes, over "
+                          f"the max message size ({max_bytes}).")
     if plog.config.compact:  # only compacted topics pay for decoding records
         keyless = _keyless_record_error(records, topic, index)
         if keyless is not None:
