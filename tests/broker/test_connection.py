@@ -149,3 +149,14 @@ async def test_malformed_header_tagged_fields_close_the_connection(conn: Any) ->
     body = struct.pack(">hhih", 3, 9, 1, -1) + b"\x05"
     feed(c, struct.pack(">i", len(body)) + body)
     assert t.aborted and not t.out
+
+
+async def test_api_versions_v3_advertises_transaction_version_1(conn: Any) -> None:
+    c, t, _ = conn
+    feed(c, api_versions(9, version=3))
+    (raw,) = responses(t.out)
+    resp = ApiVersionsResponse[3].decode(raw[4:])
+    assert [(f.name, f.min_version, f.max_version) for f in resp.supported_features] == \
+        [("transaction.version", 0, 1)]
+    assert [(f.name, f.min_version_level, f.max_version_level) for f in resp.finalized_features] == \
+        [("transaction.version", 1, 1)]
