@@ -8,8 +8,6 @@ import os
 import shutil
 import uuid
 from bisect import bisect_right
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
@@ -24,6 +22,7 @@ from pykafka_broker.protocol.records import (
 
 from .cleaner import complete_interrupted_swaps
 from .files import LOG_SUFFIX, STRAY_SUFFIXES, fsync_path, offset_from_file_name
+from .log_types import AppendResult, FlushTicket, LogConfig, ReadResult
 from .producer_state import CompletedTxn, ProducerStateManager
 from .segment import NO_TIMESTAMP, LogSegment
 from .txn_index import (
@@ -36,84 +35,7 @@ from .txn_index import (
 
 log = logging.getLogger(__name__)
 
-_LONG_MAX = 9223372036854775807
-
-
-@dataclass(frozen=True, slots=True)
-class LogConfig:
-    segment_bytes: int = 1073741824  # segment.bytes
-    segment_ms: int = 604800000  # segment.ms
-    index_interval_bytes: int = 4096  # index.interval.bytes
-    segment_index_bytes: int = 10485760  # segment.index.bytes
-    max_message_bytes: int = 1048588  # max.message.bytes
-    message_timestamp_type: str = "CreateTime"  # message.timestamp.type
-    flush_interval_messages: int = _LONG_MAX  # flush.messages
-    flush_interval_ms: int = _LONG_MAX  # flush.ms
-    compact: bool = False  # cleanup.policy includes "compact" (keyless records refused; storage/cleaner.py)
-    compression_type: str = "producer"  # compression.type: "producer" keeps batches as sent
-
-    @classmethod
-    def from_topic_configs(cls, configs: Mapping[str, str]) -> LogConfig:
-        """Build from Kafka topic-level config names; unknown keys are ignored."""
-        kwargs: dict[str, int | str] = {}
-        for key, attr in _TOPIC_KEYS.items():
-            if key in configs:
-                kwargs[attr] = int(configs[key])
-        if "message.timestamp.type" in configs:
-            kwargs["message_timestamp_type"] = configs["message.timestamp.type"]
-        if "compression.type" in configs:
-            kwargs["compression_type"] = configs["compression.type"]
-        if "cleanup.policy" in configs:
-            kwargs["compact"] = "compact" in {p.strip() for p in configs["cleanup.policy"].split(",")}
-        return cls(**kwargs)  # type: ignore[arg-type]
-
-    @property
-    def log_append_time(self) -> bool:
-        return self.message_timestamp_type == "LogAppendTime"
-
-
-_TOPIC_KEYS = {
-    "segment.bytes": "segment_bytes",
-    "segment.ms": "segment_ms",
-    "index.interval.bytes": "index_interval_bytes",
-    "segment.index.bytes": "segment_index_bytes",
-    "max.message.bytes": "max_message_bytes",
-    "flush.messages": "flush_interval_messages",
-    "flush.ms": "flush_interval_ms",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    base_offset: int
-    last_offset: int
-    log_append_time_ms: int  # -1 unless the topic uses LogAppendTime
-    log_start_offset: int
-    duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class ReadResult:
-    chunks: list[bytes | memoryview]
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class FlushTicket:
-    """What one flush must fsync: once every fd in ``fds`` is fsynced, all offsets below ``offset``
-    are durable. The fds belong to the log and stay open until ``complete_flush(ticket)``; a caller
-    fsyncing off the loop should ``os.dup`` them on the loop first, since a roll or close may close
-    the active segment's fd meanwhile (broker/flusher.py does)."""
-
-    offset: int
-    fds: tuple[int, ...]  # active .log, plus rolled segments' files and index files opened for this flush
-    opened_fds: tuple[int, ...]  # the subset opened by begin_flush, closed by complete_flush
-
-    def sync(self) -> None:
-        """Blocking fsync of every fd (tests, shutdown, offline tools)."""
-        for fd in self.fds:
-            os.fsync(fd)
-
+__all__ = ["AppendResult", "FlushTicket", "LogConfig", "PartitionLog", "ReadResult"]
 
 class PartitionLog:
     def __init__(self, dir: Path, topic: str, partition: int, config: LogConfig, now_ms: int) -> None:
