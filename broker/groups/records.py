@@ -24,15 +24,14 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pykafka_broker.protocol.binary import BinaryReader as _Reader
+from pykafka_broker.protocol.binary import RecordFormatError
+
 OFFSET_COMMIT_KEY_VERSION = 1
 GROUP_METADATA_KEY_VERSION = 2
 GROUP_METADATA_VALUE_VERSION = 3
 OFFSET_COMMIT_VALUE_VERSION = 3
 OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY = 1
-
-
-class RecordFormatError(ValueError):
-    """A record in ``__consumer_offsets`` that does not follow its schema (corrupt log, not our bug)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,52 +144,6 @@ def group_metadata_value(value: GroupMetadataValue) -> bytes:
 
 
 # -- reading -------------------------------------------------------------------------------------
-
-
-class _Reader:
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes | bytearray | memoryview) -> None:
-        self.buf = memoryview(buf)
-        self.pos = 0
-
-    def _take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise RecordFormatError(f"record truncated at byte {self.pos} (wanted {n} more)")
-        view = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return view
-
-    def int16(self) -> int:
-        return int(struct.unpack(">h", self._take(2))[0])
-
-    def int32(self) -> int:
-        return int(struct.unpack(">i", self._take(4))[0])
-
-    def int64(self) -> int:
-        return int(struct.unpack(">q", self._take(8))[0])
-
-    def nullable_str(self) -> str | None:
-        n = self.int16()
-        if n == -1:
-            return None
-        try:
-            return bytes(self._take(n)).decode()
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(f"invalid UTF-8 string at byte {self.pos}") from exc
-
-    def str(self) -> str:
-        value = self.nullable_str()
-        if value is None:
-            raise RecordFormatError(f"null in a non-nullable string at byte {self.pos}")
-        return value
-
-    def nullable_bytes(self) -> bytes | None:
-        n = self.int32()
-        return None if n == -1 else bytes(self._take(n))
-
-    def remaining(self) -> int:
-        return len(self.buf) - self.pos
 
 
 def decode_key(key: bytes | bytearray | memoryview) -> OffsetCommitKey | GroupMetadataKey | None:

@@ -23,7 +23,9 @@ import struct
 from dataclasses import dataclass
 
 from pykafka_broker.broker.txn.state import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, TopicPartition, TxnState
-from pykafka_broker.protocol.records import read_uvarint, uvarint_bytes
+from pykafka_broker.protocol.binary import BinaryReader as _Reader
+from pykafka_broker.protocol.binary import RecordFormatError
+from pykafka_broker.protocol.records import uvarint_bytes
 
 KEY_VERSION = 0
 VALUE_VERSION = 1
@@ -31,10 +33,6 @@ _TAG_PREVIOUS_PRODUCER_ID = 0
 _TAG_NEXT_PRODUCER_ID = 1
 _TAG_CLIENT_TRANSACTION_VERSION = 2
 _TAG_NEXT_PRODUCER_EPOCH = 3
-
-
-class RecordFormatError(ValueError):
-    """A ``__transaction_state`` record that does not follow its schema (corrupt log, not our bug)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,54 +102,6 @@ def encode_value(value: TxnLogValue, version: int = VALUE_VERSION) -> bytes:
 
 
 # -- reading -------------------------------------------------------------------------------------
-
-
-class _Reader:
-    __slots__ = ("buf", "pos")
-
-    def __init__(self, buf: bytes | bytearray | memoryview) -> None:
-        self.buf = memoryview(buf)
-        self.pos = 0
-
-    def take(self, n: int) -> memoryview:
-        if n < 0 or self.pos + n > len(self.buf):
-            raise RecordFormatError(f"record truncated at byte {self.pos} (wanted {n} more)")
-        view = self.buf[self.pos:self.pos + n]
-        self.pos += n
-        return view
-
-    def unpack(self, fmt: str) -> tuple[int, ...]:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))
-
-    def uvarint(self) -> int:
-        try:
-            value, self.pos = read_uvarint(self.buf, self.pos)
-        except (IndexError, ValueError) as exc:
-            raise RecordFormatError(f"bad varint at byte {self.pos}") from exc
-        return value
-
-    def text(self, n: int) -> str:
-        try:
-            return bytes(self.take(n)).decode()
-        except UnicodeDecodeError as exc:
-            raise RecordFormatError(f"invalid UTF-8 string at byte {self.pos}") from exc
-
-    def string(self, compact: bool) -> str:
-        n = self.uvarint() - 1 if compact else self.unpack(">h")[0]
-        if n < 0:
-            raise RecordFormatError(f"null in a non-nullable string at byte {self.pos}")
-        return self.text(n)
-
-    def count(self, compact: bool) -> int:
-        """Array length; -1 for a null array."""
-        return self.uvarint() - 1 if compact else self.unpack(">i")[0]
-
-    def skip_tags(self) -> dict[int, memoryview]:
-        tags = {}
-        for _ in range(self.uvarint()):
-            tag = self.uvarint()
-            tags[tag] = self.take(self.uvarint())
-        return tags
 
 
 def decode_key(key: bytes | bytearray | memoryview) -> str | None:
