@@ -4,6 +4,11 @@ Sources, lowest to highest precedence: Kafka's defaults (with the overrides Kafk
 single-node ``server.properties`` makes), a YAML file of ``name: value`` pairs, repeatable
 ``--override name=value``, then the explicit CLI flags (``--host``, ``--port``, ``--data-dir``).
 Values are kept as strings, as Kafka's properties are, and parsed by typed accessors.
+
+Dynamic broker configs (KIP-226, changed by AlterConfigs/IncrementalAlterConfigs, persisted by
+broker/dynamic_configs.py) sit above all of those: this node's own (``dynamic_broker``, resource name
+"1") before the cluster-wide default (``dynamic_default``, resource name ""), as in Kafka's
+DynamicBrokerConfig.
 """
 
 from __future__ import annotations
@@ -24,11 +29,20 @@ class BrokerConfig:
     advertised_host: str | None = None
     data_dir: Path = field(default_factory=lambda: Path("kafka-data"))
     node_id: int = 1
-    props: dict[str, str] = field(default_factory=dict)  # explicitly set Kafka properties
+    props: dict[str, str] = field(default_factory=dict)  # explicitly set Kafka properties (static)
+    dynamic_broker: dict[str, str] = field(default_factory=dict)  # this node's dynamic configs
+    dynamic_default: dict[str, str] = field(default_factory=dict)  # cluster-wide dynamic defaults
+
+    def layers(self) -> tuple[tuple[dict[str, str], str], ...]:
+        """The explicitly set values, highest precedence first, each with its ConfigSource name."""
+        return ((self.dynamic_broker, "DYNAMIC_BROKER_CONFIG"),
+                (self.dynamic_default, "DYNAMIC_DEFAULT_BROKER_CONFIG"),
+                (self.props, "STATIC_BROKER_CONFIG"))
 
     def get(self, name: str) -> str | None:
-        if name in self.props:
-            return self.props[name]
+        for values, _source in self.layers():
+            if name in values:
+                return values[name]
         cd = BROKER_CONFIGS.get(name)
         return None if cd is None else cd.default
 
@@ -42,7 +56,7 @@ class BrokerConfig:
         return str(self.get(name)).strip().lower() == "true"
 
     def source(self, name: str) -> str:
-        return "STATIC_BROKER_CONFIG" if name in self.props else "DEFAULT_CONFIG"
+        return next((source for values, source in self.layers() if name in values), "DEFAULT_CONFIG")
 
     @property
     def max_request_bytes(self) -> int:

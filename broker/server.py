@@ -21,6 +21,7 @@ from pykafka_broker.broker import handlers  # noqa: F401  (registers every handl
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import KafkaConnection
 from pykafka_broker.broker.context import Broker, now_ms
+from pykafka_broker.broker.dynamic_configs import load_dynamic_configs
 from pykafka_broker.broker.flusher import Flusher
 from pykafka_broker.broker.group_driver import GroupDriver
 from pykafka_broker.broker.log_cleaner import LogCleaner
@@ -40,6 +41,7 @@ WILDCARDS = {"", "0.0.0.0", "::"}
 def open_broker(config: BrokerConfig) -> Broker:
     data_dir = Path(config.data_dir).resolve()
     logs = LogManager(data_dir, now_ms=now_ms())
+    load_dynamic_configs(config, data_dir)  # before the logs: dynamic defaults shape their configs
     logs.load(log_properties(config, {}))
     flusher, waiters = Flusher(), FetchWaiters()
     groups = GroupDriver(config, logs, flusher, waiters)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +53,23 @@ def validate_topic_configs(configs: dict[str, str]) -> None:
                          f"({min_lag}) > max.compaction.lag.ms ({max_lag})")
 
 
-SOURCE_TOPIC = 1  # DescribeConfigs ConfigSource: DYNAMIC_TOPIC_CONFIG
+# DescribeConfigs ConfigSource codes (ConfigHelper / DescribeConfigsResponse.ConfigSource).
+SOURCE_TOPIC = 1  # DYNAMIC_TOPIC_CONFIG
+SOURCE_DYNAMIC_BROKER = 2  # DYNAMIC_BROKER_CONFIG: this node's own dynamic config
+SOURCE_DYNAMIC_DEFAULT = 3  # DYNAMIC_DEFAULT_BROKER_CONFIG: the cluster-wide dynamic default
 SOURCE_STATIC_BROKER = 4
 SOURCE_DEFAULT = 5
+SOURCE_CODES = {"DYNAMIC_BROKER_CONFIG": SOURCE_DYNAMIC_BROKER,
+                "DYNAMIC_DEFAULT_BROKER_CONFIG": SOURCE_DYNAMIC_DEFAULT,
+                "STATIC_BROKER_CONFIG": SOURCE_STATIC_BROKER}
+
+# The broker's explicitly set values, highest precedence first, each with its source code.
+BrokerLayers = Sequence[tuple[Mapping[str, str], int]]
+
+
+def broker_layers(broker_config: Any) -> BrokerLayers:
+    """Per-broker dynamic, cluster-default dynamic, then static values (Kafka's synonym order)."""
+    return [(values, SOURCE_CODES[source]) for values, source in broker_config.layers()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,27 +80,34 @@ class ResolvedConfig:
     synonyms: tuple[tuple[str, str | None, int], ...]  # (name, value, source)
 
 
-def resolve_topic_config(name: str, broker_props: Mapping[str, str],
+def resolve_topic_config(name: str, layers: BrokerLayers | Mapping[str, str],
                          overrides: Mapping[str, str]) -> ResolvedConfig:
-    """Kafka's order: the topic override, then each broker synonym set explicitly, then the defaults
-    of the broker synonyms. ``*.minutes``/``*.hours`` synonyms are converted to milliseconds.
+    """Kafka's order (ConfigHelper.configSynonyms): the topic override, then the broker synonyms set
+    in each layer (per-broker dynamic, cluster-default dynamic, static; all synonyms of one layer
+    before the next), then the defaults of the broker synonyms. ``layers`` may be a plain mapping of
+    static properties. The value is the first synonym set in any layer, the layers merged as Kafka
+    merges them into its KafkaConfig; ``*.minutes``/``*.hours`` synonyms are converted to ms.
 
-    Kafka itself (ConfigHelper.configSynonyms) drops synonyms listed before the first-priority broker
-    name, so e.g. a static ``log.retention.hours`` shows as DEFAULT_CONFIG for ``retention.ms``; we
-    report it as STATIC_BROKER_CONFIG, which says where the value really comes from.
+    Kafka itself drops synonyms listed before the first-priority broker name, so e.g. a static
+    ``log.retention.hours`` shows as DEFAULT_CONFIG for ``retention.ms``; we report it as
+    STATIC_BROKER_CONFIG, which says where the value really comes from.
     """
+    if isinstance(layers, Mapping):
+        layers = [(layers, SOURCE_STATIC_BROKER)]
     cd = TOPIC_CONFIGS[name]
     synonyms: list[tuple[str, str | None, int]] = []
     value: str | None = None
     if name in overrides:
         value = _canonical(name, overrides[name])
         synonyms.append((name, value, SOURCE_TOPIC))
-    for broker_name in cd.synonyms:
-        if broker_name in broker_props:
-            raw = broker_props[broker_name]
-            synonyms.append((broker_name, raw, SOURCE_STATIC_BROKER))
-            if value is None:
+    for values, source in layers:
+        synonyms += [(b, values[b], source) for b in cd.synonyms if b in values]
+    if value is None:
+        for broker_name in cd.synonyms:
+            raw = next((values[broker_name] for values, _src in layers if broker_name in values), None)
+            if raw is not None:
                 value = _from_broker(name, broker_name, raw)
+                break
     for broker_name in cd.synonyms:
         default = BROKER_CONFIGS[broker_name].default
         if default is not None:
@@ -117,9 +138,9 @@ def _from_broker(name: str, broker_name: str, raw: str) -> str:
 def effective_topic_configs(broker_config: Any, overrides: dict[str, str]) -> dict[str, tuple[str, int]]:
     """Every topic config's value and source: the topic override, else the broker synonym, else the
     default (Kafka's resolution order for DescribeConfigs)."""
-    props = broker_config.props
+    layers = broker_layers(broker_config)
     return {name: (r.value, r.source) for name in TOPIC_CONFIGS
-            for r in [resolve_topic_config(name, props, overrides)]}
+            for r in [resolve_topic_config(name, layers, overrides)]}
 
 
 def log_properties(broker_config: Any, overrides: dict[str, str]) -> dict[str, str]:

@@ -206,6 +206,17 @@ class LogManager:
             if partition_log is not None:
                 partition_log.config = config
 
+    def set_default_config(self, default_config: Mapping[str, str]) -> None:
+        """Replace the topic-level defaults (a dynamic broker config changed) and apply them at once
+        to every open log; each topic's own overrides still win."""
+        self._defaults = dict(default_config)
+        for name, info in self.topics.items():
+            config = self.effective_config(name)
+            for partition in range(info.partitions):
+                partition_log = self.logs.get((name, partition))
+                if partition_log is not None:
+                    partition_log.config = config
+
     def add_partitions(self, name: str, count: int) -> TopicInfo:
         """Grow a topic to ``count`` partitions (never shrink: the caller validates)."""
         old = self.topics[name]

@@ -2,13 +2,16 @@
 
 TOPIC resources (type 2): every topic config with its effective value, resolved like Kafka's
 ``LogConfig.fromProps``: the topic's own override (DYNAMIC_TOPIC_CONFIG), else a broker synonym set
-in the broker's config (STATIC_BROKER_CONFIG, ``*.hours``/``*.minutes`` converted to ms), else the
-default (DEFAULT_CONFIG). Unknown topics answer UNKNOWN_TOPIC_OR_PARTITION, illegal names
-INVALID_TOPIC_EXCEPTION. BROKER resources (type 4): the name must be this node's id, answered with
-every broker config we define (STATIC_BROKER_CONFIG when set, else DEFAULT_CONFIG; ``read_only``
-unless Kafka can change it dynamically); an empty name means the cluster-wide dynamic defaults,
-of which there are none, so it answers an empty list. ``configuration_keys`` filters (null or empty:
-all); ``include_synonyms`` adds the synonyms in priority order; v3+ carries the config type
+as a dynamic config of this node (DYNAMIC_BROKER_CONFIG), as a cluster-wide dynamic default
+(DYNAMIC_DEFAULT_BROKER_CONFIG) or in the static config (STATIC_BROKER_CONFIG), ``*.hours``/
+``*.minutes`` converted to ms, else the default (DEFAULT_CONFIG). Unknown topics answer
+UNKNOWN_TOPIC_OR_PARTITION, illegal names INVALID_TOPIC_EXCEPTION. BROKER resources (type 4): the
+name must be this node's id, answered with every broker config we define, its value and source taken
+from the same layers (``read_only`` unless Kafka can change it dynamically); an empty name means the
+cluster-wide dynamic defaults: only those that are set, each with just its
+DYNAMIC_DEFAULT_BROKER_CONFIG synonyms (ConfigHelper). ``configuration_keys`` filters (null or
+empty: all); ``include_synonyms`` adds the synonyms in Kafka's priority order (every layer's set
+synonyms, highest layer first, then the defaults); v3+ carries the config type
 (KIP-569) and, when ``include_documentation``, a short description. Configs are sorted by name.
 Not served: BROKER_LOGGER (8), CLIENT_METRICS (16), GROUP (32) and unknown types answer
 INVALID_REQUEST for that resource. No config is sensitive (there are no passwords here).
@@ -22,7 +25,9 @@ from pykafka_broker.broker.config_defs import BROKER_CONFIGS, TOPIC_CONFIGS, Con
 from pykafka_broker.broker.dispatch import RequestContext, handler
 from pykafka_broker.broker.topics import (
     SOURCE_DEFAULT,
-    SOURCE_STATIC_BROKER,
+    SOURCE_DYNAMIC_DEFAULT,
+    BrokerLayers,
+    broker_layers,
     resolve_topic_config,
     validate_topic_name,
 )
@@ -84,17 +89,26 @@ def _topic_entries(ctx: RequestContext, name: str) -> list[Entry]:
     info = ctx.broker.logs.topics.get(name)
     if info is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"Topic '{name}' does not exist.")
-    props = ctx.broker.config.props
+    layers = broker_layers(ctx.broker.config)
     out: list[Entry] = []
     for config_name, cd in TOPIC_CONFIGS.items():
-        r = resolve_topic_config(config_name, props, info.configs)
+        r = resolve_topic_config(config_name, layers, info.configs)
         out.append((config_name, r.value, r.source, False, list(r.synonyms), cd))
     return out
 
 
 def _broker_entries(ctx: RequestContext, name: str) -> list[Entry]:
-    if not name:
-        return []  # cluster-wide dynamic defaults: this broker has no dynamic configs
+    config = ctx.broker.config
+    layers = broker_layers(config)
+    out: list[Entry] = []
+    if not name:  # the cluster-wide dynamic defaults that are set, nothing else
+        for config_name, value in config.dynamic_default.items():
+            cd = BROKER_CONFIGS.get(config_name)
+            if cd is not None:
+                synonyms = [s for s in _broker_synonyms(config_name, layers)
+                            if s[2] == SOURCE_DYNAMIC_DEFAULT]
+                out.append((config_name, value, SOURCE_DYNAMIC_DEFAULT, cd.read_only, synonyms, cd))
+        return out
     node_id = ctx.broker.node_id
     try:
         requested = int(name)
@@ -104,26 +118,25 @@ def _broker_entries(ctx: RequestContext, name: str) -> list[Entry]:
     if requested != node_id:
         raise KafkaError(ErrorCode.INVALID_REQUEST,
                          f"Unexpected broker id, expected {node_id} or empty string, but received {name}")
-    props = ctx.broker.config.props
-    out: list[Entry] = []
     for config_name, cd in BROKER_CONFIGS.items():
-        synonyms = _broker_synonyms(config_name, props)
-        value = props.get(config_name, cd.default)
-        if config_name in ("node.id", "broker.id") and config_name not in props:
+        synonyms = _broker_synonyms(config_name, layers)
+        value = config.get(config_name)
+        if config_name in ("node.id", "broker.id") and config.source(config_name) == "DEFAULT_CONFIG":
             value = str(node_id)
         source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
         out.append((config_name, value, source, cd.read_only, synonyms, cd))
     return out
 
 
-def _broker_synonyms(name: str, props: dict[str, str]) -> list[tuple[str, str | None, int]]:
-    """Kafka's ConfigHelper.configSynonyms for one broker config: set values, then defaults, of the
-    whole synonym group, dropping those before the first entry for ``name`` itself."""
+def _broker_synonyms(name: str, layers: BrokerLayers) -> list[tuple[str, str | None, int]]:
+    """Kafka's ConfigHelper.configSynonyms for one broker config: the synonym group's values set in
+    each layer (per-broker dynamic, cluster-default dynamic, static), then their defaults, dropping
+    those before the first entry for ``name`` itself."""
     group = next((g for g in _BROKER_SYNONYM_GROUPS if name in g), (name,))
     if name == "log.flush.interval.ms":
         group = ("log.flush.interval.ms", "log.flush.scheduler.interval.ms")
     found: list[tuple[str, str | None, int]] = [
-        (s, props[s], SOURCE_STATIC_BROKER) for s in group if s in props]
+        (s, values[s], source) for values, source in layers for s in group if s in values]
     found += [(s, d, SOURCE_DEFAULT) for s in group if (d := BROKER_CONFIGS[s].default) is not None]
     while found and found[0][0] != name:
         found.pop(0)
