@@ -53,7 +53,7 @@ def new_consumer(bootstrap: str, group: str, **conf: Any) -> KafkaConsumer:
     return KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
                          enable_auto_commit=False, session_timeout_ms=SESSION_TIMEOUT_MS,
                          heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-                         max_poll_interval_ms=MAX_POLL_INTERVAL_MS, **conf)
+                         max_poll_interval_ms=MAX_POLL_INTERVAL_MS, metadata_max_age_ms=3000, **conf)
 
 
 class Member(threading.Thread):
@@ -62,6 +62,12 @@ class Member(threading.Thread):
     def __init__(self, bootstrap: str, group: str, seen: list[bytes]) -> None:
         super().__init__(daemon=True)
         self.consumer = new_consumer(bootstrap, group)
+        # kafka-python's leader assigns from the metadata it has at JoinGroup time; a member that has
+        # not fetched the topic yet assigns it to nobody and only notices at the next metadata
+        # refresh (a client-side race, the same against Kafka). Learn the topic before subscribing.
+        deadline = time.monotonic() + TIMEOUT
+        while not self.consumer.partitions_for_topic(TOPIC):
+            assert time.monotonic() < deadline, f"no metadata for {TOPIC}"
         self.seen = seen
         self.owned: set[int] = set()
         self.stop = threading.Event()
