@@ -50,10 +50,17 @@ def produce(bootstrap: str, vals: list[bytes]) -> None:
 
 
 def new_consumer(bootstrap: str, group: str, **conf: Any) -> KafkaConsumer:
-    return KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                         enable_auto_commit=False, session_timeout_ms=SESSION_TIMEOUT_MS,
-                         heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
-                         max_poll_interval_ms=MAX_POLL_INTERVAL_MS, metadata_max_age_ms=3000, **conf)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+                             enable_auto_commit=False, session_timeout_ms=SESSION_TIMEOUT_MS,
+                             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+                             max_poll_interval_ms=MAX_POLL_INTERVAL_MS, **conf)
+    # kafka-python's group leader assigns from the metadata it holds at JoinGroup time; one that has
+    # not fetched the topic yet assigns it to nobody ("No partition metadata for topic") and may not
+    # notice later — a client-side race, the same against Kafka. Learn the topic before subscribing.
+    deadline = time.monotonic() + TIMEOUT
+    while not consumer.partitions_for_topic(TOPIC):
+        assert time.monotonic() < deadline, f"no metadata for {TOPIC}"
+    return consumer
 
 
 class Member(threading.Thread):
@@ -62,12 +69,6 @@ class Member(threading.Thread):
     def __init__(self, bootstrap: str, group: str, seen: list[bytes]) -> None:
         super().__init__(daemon=True)
         self.consumer = new_consumer(bootstrap, group)
-        # kafka-python's leader assigns from the metadata it has at JoinGroup time; a member that has
-        # not fetched the topic yet assigns it to nobody and only notices at the next metadata
-        # refresh (a client-side race, the same against Kafka). Learn the topic before subscribing.
-        deadline = time.monotonic() + TIMEOUT
-        while not self.consumer.partitions_for_topic(TOPIC):
-            assert time.monotonic() < deadline, f"no metadata for {TOPIC}"
         self.seen = seen
         self.owned: set[int] = set()
         self.stop = threading.Event()
@@ -160,9 +161,11 @@ def test_admin_describe_list_delete(broker: Any) -> None:
         wait_for(lambda: len(member.owned) == PARTITIONS, "the member to own every partition")
         produce(broker.bootstrap, values("v", 12))
         wait_for(lambda: len(seen) == 12, "the records")
+        # Under load the client may start another round (e.g. a late heartbeat); wait for Stable.
+        wait_for(lambda: {g["group_id"]: g["group_state"] for g in admin.list_groups()}.get("admin-group")
+                 == "Stable", "the group to be Stable")
         listed = {g["group_id"]: g for g in admin.list_groups()}
         assert listed["admin-group"]["protocol_type"] == "consumer"
-        assert listed["admin-group"]["group_state"] == "Stable"
         desc = admin.describe_groups(["admin-group"])["admin-group"]
         assert desc["group_state"] == "Stable" and desc["protocol_type"] == "consumer"
         assert desc["protocol_data"] == "range" and len(desc["members"]) == 1
