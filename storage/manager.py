@@ -87,6 +87,7 @@ class LogManager:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.now_ms = now_ms
         self.topics: dict[str, TopicInfo] = {}
+        self._names_by_id: dict[uuid.UUID, str] = {}  # topic id -> name (Fetch v13+, Metadata, DeleteTopics)
         self.logs: dict[tuple[str, int], PartitionLog] = {}
         self._defaults: dict[str, str] = {}
         self.cluster_id = self._load_or_create_meta()
@@ -128,6 +129,7 @@ class LogManager:
             log.info("new data dir %s", self.data_dir)
         self._remove_deleted_dirs()
         self.topics = self._read_topics()
+        self._names_by_id = {info.topic_id: name for name, info in self.topics.items()}
         for info in self.topics.values():
             for partition in range(info.partitions):
                 key = (info.name, partition)
@@ -185,6 +187,7 @@ class LogManager:
             raise ValueError(f"topic {name!r} already exists")
         info = TopicInfo(name, topic_id or uuid.uuid4(), partitions, dict(configs))
         self.topics[name] = info
+        self._names_by_id[info.topic_id] = name
         config = self.effective_config(name)
         for partition in range(partitions):
             directory = self._partition_dir(name, partition)
@@ -236,6 +239,7 @@ class LogManager:
         """Forget the topic and rename its partition directories to ``*-delete``; they are removed
         here, or by the caller off the event loop when ``remove_files`` is False. Returns them."""
         info = self.topics.pop(name)
+        self._names_by_id.pop(info.topic_id, None)
         self._write_topics()
         doomed = []
         for partition in range(info.partitions):
@@ -243,6 +247,10 @@ class LogManager:
             if partition_log is not None:
                 doomed.append(partition_log.delete(remove_files=remove_files))
         return doomed
+
+    def topic_name(self, topic_id: uuid.UUID) -> str | None:
+        """The name of the topic with this id, or None when no such topic exists."""
+        return self._names_by_id.get(topic_id)
 
     def get_log(self, topic: str, partition: int) -> PartitionLog | None:
         return self.logs.get((topic, partition))

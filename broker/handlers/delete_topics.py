@@ -29,12 +29,11 @@ def handle_delete_topics(ctx: RequestContext, req: Any) -> Any:
         wanted = [(t.name, t.topic_id) for t in req.topics]
     else:
         wanted = [(name, None) for name in req.topic_names]
-    by_id = {info.topic_id: name for name, info in broker.logs.topics.items()}
     results = []
     for name, tid in wanted:
         error, message = ErrorCode.NONE, None
         if name is None and tid is not None and tid != ZERO_UUID:
-            name = by_id.get(tid)
+            name = broker.logs.topic_name(tid)
             if name is None:
                 error, message = ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID."
         info = broker.logs.topics.get(name) if name else None

@@ -71,16 +71,9 @@ def handle_fetch(ctx: RequestContext, body: memoryview) -> Any:
 
 def _resolve(broker: Any, req: Any, v: int) -> list[tuple[str | None, Any, list[Any]]]:
     """(topic name or None when its id is unknown, topic id, partitions) in request order."""
-    out = []
-    by_id = None
-    for t in req.topics:
-        name = t.name if v < 13 else None
-        if v >= 13:
-            if by_id is None:
-                by_id = {info.topic_id: n for n, info in broker.logs.topics.items()}
-            name = by_id.get(t.topic_id)
-        out.append((name, t.topic_id, t.partitions))
-    return out
+    if v < 13:
+        return [(t.name, t.topic_id, t.partitions) for t in req.topics]
+    return [(broker.logs.topic_name(t.topic_id), t.topic_id, t.partitions) for t in req.topics]
 
 
 def _has_error(topics: list[FetchTopicResult]) -> bool:

@@ -27,7 +27,6 @@ def handle_metadata(ctx: RequestContext, req: Any) -> Any:
     broker = ctx.broker
     cls = messages.response_type(ApiKey.METADATA)
     v = ctx.api_version
-    by_id = {info.topic_id: name for name, info in broker.logs.topics.items()}
     if req.topics is None or (v == 0 and not req.topics):
         wanted = sorted(broker.logs.topics)
         requested_ids: dict[str, uuid.UUID] = {}
@@ -37,7 +36,7 @@ def handle_metadata(ctx: RequestContext, req: Any) -> Any:
             name = t.name
             tid = getattr(t, "topic_id", None)
             if not name and tid is not None and tid != ZERO_UUID:
-                name = by_id.get(tid)
+                name = broker.logs.topic_name(tid)
                 if name is None:
                     requested_ids[str(tid)] = tid
                     continue
