@@ -203,6 +203,8 @@ class LogSegment:
                 self.first_batch_timestamp = first.max_timestamp
             scanner = BatchScanner(fd, start_pos, file_size, chunk=LOCATE_CHUNK)
             for _, header, _ in scanner:
+                if not self._offsets_fit(header):
+                    break  # scanner.position stays at this batch: recover() decides
                 self.next_offset = header.next_offset
                 if header.max_timestamp > self.max_timestamp:
                     self.max_timestamp = header.max_timestamp
@@ -220,6 +222,12 @@ class LogSegment:
         txn_ok = self.txn_index.load()
         return index_ok and time_ok and txn_ok and scanner.position == file_size
 
+    def _offsets_fit(self, header: BatchHeader) -> bool:
+        """The batch follows the ones before it and its offsets fit the segment's int32 index."""
+        return (header.base_offset >= self.next_offset
+                and header.last_offset >= header.base_offset
+                and header.last_offset - self.base_offset <= MAX_RELATIVE_OFFSET)
+
     def recover(self, describe: str) -> int:
         """Rescan every batch (magic, CRC, increasing offsets), truncate the file at the first bad or
         torn one and rebuild both indexes. Returns the number of bytes dropped."""
@@ -232,8 +240,9 @@ class LogSegment:
             valid_end = 0
             for pos, header, body in BatchScanner(fd, 0, file_size, with_body=True):
                 assert body is not None
-                in_order = header.base_offset >= self.next_offset
-                if header.magic != 2 or not in_order or not crc_matches(body, 0, header):
+                # baseOffset is outside the CRC: a corrupt one shows as offsets out of order or
+                # out of this segment's range (Kafka: LogSegment.ensureOffsetInRange).
+                if header.magic != 2 or not self._offsets_fit(header) or not crc_matches(body, 0, header):
                     break
                 self._track(pos, header)
                 valid_end = pos + header.size

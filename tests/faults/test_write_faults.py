@@ -48,8 +48,8 @@ def test_short_write_then_error_is_truncated_away_and_later_acks_survive_restart
     reopened.close()
 
 
-def test_failed_truncate_takes_the_log_offline_and_restart_keeps_every_ack(tmp_path: Path,
-                                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_truncate_takes_the_log_offline_and_restart_keeps_every_ack(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     manager = LogManager(tmp_path, now_ms=NOW)
     manager.load({})
     manager.create_topic("a", 1, {})
@@ -123,7 +123,7 @@ def test_index_write_failure_during_roll_takes_the_log_offline(tmp_path: Path) -
     reopened.close()
 
 
-def test_roll_fsyncs_rolled_segment_snapshot_and_dir_without_touching_the_active_segment(tmp_path: Path) -> None:
+def test_roll_fsyncs_rolled_segment_snapshot_and_dir_but_not_the_active_segment(tmp_path: Path) -> None:
     size = len(batch(0))
     plog = open_log(tmp_path / "t-0", LogConfig(segment_bytes=size * 2))
     ticket = plog.begin_flush()  # the new partition's directory entries
