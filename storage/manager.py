@@ -304,7 +304,12 @@ class LogManager:
         went offline, so the next start rescans those from their recovery points."""
         for partition_log in self.logs.values():
             partition_log.close()
-        self.checkpoint()
+        try:
+            self.checkpoint()
+        except OSError as exc:  # a full or failing disk: the next start rescans from the old ones
+            log.error("writing checkpoints in %s failed at shutdown, not marking it cleanly shut "
+                      "down: %s", self.data_dir, exc)
+            return
         offline = self.offline_logs()
         if offline:
             log.error("not marking %s cleanly shut down: %d offline log(s), e.g. %s", self.data_dir,
