@@ -119,6 +119,8 @@ class LogLifecycle:
         return self._apply(plog, self.retention_config(plog.topic), self.clock())
 
     def _apply(self, plog: PartitionLog, config: RetentionConfig, now: int) -> int:
+        if plog.offline is not None:  # an I/O error took it offline: its files stay as they are
+            return 0
         result = delete_old_segments(plog, config, now)
         if result.segments:
             log.info("%s-%d: deleted %d segment(s) (%s); log start offset now %d", plog.topic,

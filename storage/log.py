@@ -254,6 +254,7 @@ class PartitionLog:
 
     def roll(self, now_ms: int) -> None:
         """Close the active segment for appends and start one at the log end offset."""
+        self.check_online()
         old = self.active
         if old.size == 0:
             return
