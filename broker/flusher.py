@@ -40,6 +40,18 @@ CHECKPOINT_INTERVAL_S = 60.0  # log.flush.offset.checkpoint.interval.ms
 TIME_FLUSH_CHECK_S = 1.0
 
 
+class FlushFailed(KafkaError):
+    """KAFKA_STORAGE_ERROR for the requests waiting on one log's failed flush; names the partition
+    so the Produce handler can answer it per partition."""
+
+    code = ErrorCode.KAFKA_STORAGE_ERROR
+
+    def __init__(self, topic: str, partition: int, message: str) -> None:
+        super().__init__(None, message)
+        self.topic = topic
+        self.partition = partition
+
+
 class Flusher:
     def __init__(self) -> None:
         self._pending: dict[int, Any] = {}  # id(log) -> log waiting for the next round
@@ -122,8 +134,8 @@ class Flusher:
                 else:
                     plog.fail_flush(ticket, error)  # offline, logged once with its path
                     if fut is not None and not fut.done():
-                        fut.set_exception(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR,
-                                                     f"fsync of {plog.dir} failed: {error}"))
+                        fut.set_exception(FlushFailed(plog.topic, plog.partition,
+                                                      f"fsync of {plog.dir} failed: {error}"))
             if rolled:
                 self.checkpoint_soon()
             if self._pending:

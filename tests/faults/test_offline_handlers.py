@@ -108,3 +108,29 @@ async def test_offline_partition_answers_storage_error_and_the_rest_keeps_servin
     finally:
         stop.set()
         await asyncio.wait_for(server, 30)
+
+
+async def test_failed_fsync_before_ack_answers_storage_error_not_a_dropped_connection(tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    ready: asyncio.Future[Broker] = asyncio.get_running_loop().create_future()
+    config = BrokerConfig(data_dir=tmp_path, host="127.0.0.1", port=0,
+                          props={"log.flush.interval.messages": "1"})
+    server = asyncio.create_task(serve(config, stop=stop, ready=ready))
+    try:
+        broker = await asyncio.wait_for(ready, 20)
+        broker.logs.create_topic("a", 1, {})
+        broker.logs.create_topic("b", 1, {})
+        wire = await asyncio.to_thread(Wire, broker.advertised_port)
+        assert await asyncio.to_thread(wire.produce, "a", b"synced") == 0
+        faults = FaultyIO(match="/a-0/")
+        faults.fsync_errno = EIO
+        with use_io(faults):
+            assert await asyncio.to_thread(wire.produce, "a", b"never-acked") == STORAGE_ERROR
+            assert await asyncio.to_thread(wire.produce, "b", b"fine") == 0  # same connection
+        plog = broker.logs.get_log("a", 0)
+        assert plog is not None and plog.offline is not None and plog.recovery_point == 1
+        assert (await asyncio.to_thread(wire.fetch, "a"))[0] == STORAGE_ERROR
+        wire.sock.close()
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 30)
