@@ -11,7 +11,7 @@ loop and removed the same way after the broker's ``log.segment.delete.delay.ms``
 
 Checkpoints after a retention pass are written in the executor too (two fsyncs per file).
 On shutdown pending removals are dropped: the next start removes leftover ``*.deleted`` files and
-``*-delete`` directories (PartitionLog._clean_directory, LogManager._remove_deleted_dirs), as Kafka
+``*-delete`` directories (storage/log_loader.py clean_directory, LogManager._remove_deleted_dirs), as Kafka
 does. The first check runs one interval after start.
 """
 

@@ -29,13 +29,12 @@ from pykafka_broker.protocol.records import (
     record_offsets_and_timestamps,
 )
 
-from .cleaner import complete_interrupted_swaps
-from .files import LOG_SUFFIX, STRAY_SUFFIXES, fsync_path, offset_from_file_name
+from .files import fsync_path
+from .log_loader import index_completed, load_log
 from .log_types import AppendResult, FlushTicket, LogConfig, ReadResult
-from .producer_state import CompletedTxn, ProducerStateManager
+from .producer_state import ProducerStateManager
 from .segment import NO_TIMESTAMP, LogSegment, WriteRolledBack
 from .txn_index import (
-    TXN_INDEX_SUFFIX,
     build_control_batch,
     collect_aborted,
     cut_at_offset,
@@ -85,58 +84,9 @@ class PartitionLog:
              now_ms: int, log_start_offset: int | None = None) -> PartitionLog:
         """Load the segments in ``dir``. ``recovery_point`` None means an unclean shutdown with no
         checkpoint: every segment is rescanned; otherwise only segments holding offsets at or past it
-        (and any whose files are inconsistent) are."""
+        (and any whose files are inconsistent) are (storage/log_loader.py)."""
         self = cls(dir, topic, partition, config, now_ms)
-        self._dirs_unsynced = not dir.exists()
-        dir.mkdir(parents=True, exist_ok=True)
-        bases = self._clean_directory()
-        recovered: list[LogSegment] = []
-        truncated = False
-        for i, base in enumerate(bases):
-            segment = self._new_segment(base, now_ms)
-            if truncated:
-                log.warning("%s: deleting unflushed segment %s after a truncated one",
-                            self._describe(), segment.log_path)
-                segment.delete()
-                continue
-            consistent = segment.load()
-            # LogLoader.recoverLog: only the segments holding offsets at or past the recovery point
-            # are unflushed; a truncation there drops the unflushed segments after it. Below the
-            # recovery point a segment with a bad index or a corrupt batch is recovered alone
-            # (loadSegmentFiles): its corruption is reported and later segments are kept.
-            if recovery_point is None:
-                unflushed = True
-            elif i + 1 < len(bases):
-                unflushed = bases[i + 1] > recovery_point
-            else:
-                unflushed = segment.next_offset > recovery_point
-            if not consistent or unflushed:
-                dropped = segment.recover(self._describe())
-                if dropped and unflushed:
-                    truncated = True
-                elif dropped:
-                    log.error("%s: corrupt data in %s below the recovery point %s; the segment's tail "
-                              "was dropped, later segments are kept", self._describe(),
-                              segment.log_path, recovery_point)
-                segment.txn_index.reset()  # rebuilt from the markers by _load_producer_state
-                recovered.append(segment)
-            self.segments.append(segment)
-        if not self.segments:
-            start = log_start_offset or 0
-            self.segments.append(self._new_segment(start, now_ms))
-        self._bases = [s.base_offset for s in self.segments]
-        self.active.open_for_append()
-        self.log_end_offset = self.active.next_offset
-        first_base = self.segments[0].base_offset
-        self.log_start_offset = min(max(log_start_offset or first_base, first_base), self.log_end_offset)
-        if recovered:
-            for segment in recovered:
-                if segment in self.segments:
-                    fsync_path(segment.log_path)
-            self.recovery_point = self.log_end_offset
-        else:
-            self.recovery_point = min(recovery_point or 0, self.log_end_offset)
-        self._load_producer_state([s for s in recovered if s in self.segments])
+        load_log(self, recovery_point=recovery_point, now_ms=now_ms, log_start_offset=log_start_offset)
         return self
 
     def _describe(self) -> str:
@@ -167,35 +117,6 @@ class PartitionLog:
         path = getattr(exc, "filename", None) or self.dir
         self.mark_offline(f"{what} {path} failed: {exc}")
         return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {what} failed: {exc}")
-
-    def _clean_directory(self) -> list[int]:
-        """Remove leftovers of interrupted operations and orphan indexes; the segment base offsets."""
-        complete_interrupted_swaps(self.dir)  # a committed compaction swap (.swap files) first
-        names = os.listdir(self.dir)
-        bases = {offset_from_file_name(n) for n in names if n.endswith(LOG_SUFFIX)}
-        for name in names:
-            offset = offset_from_file_name(name)
-            stray = name.endswith(STRAY_SUFFIXES)
-            orphan = name.endswith((".index", ".timeindex", TXN_INDEX_SUFFIX)) and offset not in bases
-            if stray or orphan:
-                (self.dir / name).unlink(missing_ok=True)
-        return sorted(b for b in bases if b is not None)
-
-    def _load_producer_state(self, rebuild: list[LogSegment]) -> None:
-        """Newest snapshot at or below the end of the log and below every segment in ``rebuild``,
-        then replay the batches after it. The markers replayed in a ``rebuild`` segment re-index
-        its aborted transactions (LogSegment.recover with a ProducerStateManager, in Kafka), so a
-        crash between a marker and its ``.txnindex`` entry loses nothing."""
-        state = self.producer_state
-        start = state.load_latest_snapshot(min([self.log_end_offset, *(s.base_offset for s in rebuild)]))
-        if start is None:
-            start = self.segments[0].base_offset
-        for segment in self.segments:
-            if segment.next_offset > start:
-                for header, batch in segment.iter_replay(start):
-                    completed = state.commit(header, parse_end_txn_marker(batch) if batch else None)
-                    if segment in rebuild:
-                        _index_completed(segment, completed)
 
     # -- appends -------------------------------------------------------------------------------
 
@@ -245,7 +166,7 @@ class PartitionLog:
             self._write_failing = False
             log.info("%s: writes succeed again", self._describe())
         try:
-            _index_completed(self.active, self.producer_state.commit(final, marker))
+            index_completed(self.active, self.producer_state.commit(final, marker))
         except OSError as exc:  # the .txnindex write
             raise self._storage_error(exc, "transaction index write to") from exc
         self.log_end_offset = final.next_offset
@@ -522,10 +443,3 @@ class PartitionLog:
         del self._bases[:len(removed)]
         self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
         return removed
-
-
-def _index_completed(segment: LogSegment, completed: CompletedTxn | None) -> None:
-    """Put an aborted transaction in the ``.txnindex`` of the segment holding its marker
-    (LogSegment.updateTxnIndex); committed ones leave no trace."""
-    if completed is not None and completed.aborted:
-        segment.txn_index.append(completed.as_aborted_txn())

@@ -98,6 +98,8 @@ class LogManager:
         self.logs: dict[tuple[str, int], PartitionLog] = {}
         self._defaults: dict[str, str] = {}
         self._checkpoint_lock = threading.Lock()
+        self._topics_lock = threading.Lock()
+        self._topics_seq = self._topics_written = 0
         self._checkpoint_seq = 0  # of the last snapshot taken (on the loop)
         self._checkpoint_written = 0  # of the last snapshot written (any thread)
         self.cluster_id = self._load_or_create_meta()
@@ -167,10 +169,25 @@ class LogManager:
                 for t in data["topics"]}
 
     def _write_topics(self) -> None:
+        self.write_topics_snapshot(self.topics_snapshot())
+
+    def topics_snapshot(self) -> TopicsSnapshot:
+        """On the loop: the ``topics.json`` content for the topics as they are now."""
         data = {"version": 1, "topics": [
             {"name": t.name, "topic_id": str(t.topic_id), "partitions": t.partitions, "configs": t.configs}
             for t in self.topics.values()]}
-        atomic_write(self.data_dir / TOPICS_FILE, json.dumps(data, indent=1, sort_keys=True).encode())
+        self._topics_seq += 1
+        return TopicsSnapshot(self._topics_seq, json.dumps(data, indent=1, sort_keys=True).encode())
+
+    def write_topics_snapshot(self, snapshot: TopicsSnapshot) -> None:
+        """Write ``topics.json`` atomically (two fsyncs); safe from any thread, so CreateTopics can
+        run it off the loop after ``create_topic(..., write_topics=False)``. An older snapshot never
+        overwrites a newer one."""
+        with self._topics_lock:
+            if snapshot.seq <= self._topics_written:
+                return
+            atomic_write(self.data_dir / TOPICS_FILE, snapshot.data)
+            self._topics_written = snapshot.seq
 
     def _partition_dir(self, topic: str, partition: int) -> Path:
         return self.data_dir / f"{topic}-{partition}"
@@ -197,7 +214,10 @@ class LogManager:
         return LogConfig.from_topic_configs(merged)
 
     def create_topic(self, name: str, partitions: int, configs: Mapping[str, str],
-                     topic_id: uuid.UUID | None = None) -> TopicInfo:
+                     topic_id: uuid.UUID | None = None, *, write_topics: bool = True) -> TopicInfo:
+        """Create the topic's partition logs (no fsync: see the module docstring) and record it in
+        ``topics.json``, unless ``write_topics`` is False: then the caller writes
+        ``topics_snapshot()`` with ``write_topics_snapshot`` (off the loop) before answering."""
         if name in self.topics:
             raise ValueError(f"topic {name!r} already exists")
         info = TopicInfo(name, topic_id or uuid.uuid4(), partitions, dict(configs))
@@ -211,7 +231,8 @@ class LogManager:
             self.logs[(name, partition)] = PartitionLog.open(
                 directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
             self._write_partition_metadata(info, partition, sync=False)
-        self._write_topics()
+        if write_topics:
+            self._write_topics()
         return info
 
     def alter_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
@@ -235,8 +256,9 @@ class LogManager:
                 if partition_log is not None:
                     partition_log.config = config
 
-    def add_partitions(self, name: str, count: int) -> TopicInfo:
-        """Grow a topic to ``count`` partitions (never shrink: the caller validates)."""
+    def add_partitions(self, name: str, count: int, *, write_topics: bool = True) -> TopicInfo:
+        """Grow a topic to ``count`` partitions (never shrink: the caller validates); ``write_topics``
+        as for ``create_topic``."""
         old = self.topics[name]
         info = self.topics[name] = dataclasses.replace(old, partitions=count)
         config = self.effective_config(name)
@@ -247,7 +269,8 @@ class LogManager:
             self.logs[(name, partition)] = PartitionLog.open(
                 directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
             self._write_partition_metadata(info, partition, sync=False)
-        self._write_topics()
+        if write_topics:
+            self._write_topics()
         return info
 
     def delete_topic(self, name: str, *, remove_files: bool = True) -> list[Path]:
@@ -316,6 +339,12 @@ class LogManager:
                       len(offline), offline[0].dir)
             return
         atomic_write(self.data_dir / CLEAN_SHUTDOWN_MARKER, b"")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsSnapshot:
+    seq: int
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
