@@ -57,7 +57,7 @@ class Flusher:
         self._pending: dict[int, Any] = {}  # id(log) -> log waiting for the next round
         self._full: set[int] = set()  # of those, the ones whose whole log must be flushed
         self._waiters: dict[int, asyncio.Future[None]] = {}  # id(log) -> its next round's future
-        self._running: asyncio.Future[None] | None = None  # the round in progress
+        self._running: asyncio.Future[Any] | None = None  # the round in progress
         self._task: asyncio.Task[None] | None = None
         self._broker: Broker | None = None
         self._checkpointing: asyncio.Future[None] | None = None

@@ -97,8 +97,9 @@ def handle_produce(ctx: RequestContext, body: memoryview) -> Any:
         if done.done():
             return
         failed = [r for r in f.result() if isinstance(r, BaseException)]
-        if failed and all(isinstance(r, FlushFailed) for r in failed):  # fsync failed: log offline
-            bad = {(r.topic, r.partition): r for r in failed}
+        fsyncs = [r for r in failed if isinstance(r, FlushFailed)]
+        if failed and len(fsyncs) == len(failed):  # fsyncs failed: those logs are offline
+            bad = {(r.topic, r.partition): r for r in fsyncs}
             done.set_result([encode_produce_response(v, [ProduceTopicResult(t.name, [
                 _error(p.index, ErrorCode.KAFKA_STORAGE_ERROR, bad[(t.name, p.index)].message)
                 if (t.name, p.index) in bad else p for p in t.partitions]) for t in topics])])
