@@ -56,6 +56,8 @@ def load_log(plog: PartitionLog, *, recovery_point: int | None, now_ms: int,
         else:
             unflushed = segment.next_offset > recovery_point
         if not consistent or unflushed:
+            log.info("%s: recovering %s segment %s", describe,
+                     "unflushed" if unflushed else "inconsistent", segment.log_path.name)
             dropped = segment.recover(describe)
             if dropped and unflushed:
                 truncated = True
