@@ -1,12 +1,23 @@
-"""fsync policy with group commit, off the event loop.
+"""fsync policy with group commit, asynchronous roll flushes and checkpoints, all off the event loop.
 
 Kafka's ``log.flush.interval.messages`` / ``log.flush.interval.ms`` (topic: ``flush.messages`` /
 ``flush.ms``) decide when a partition's data must be forced to disk; by default never (the OS
 writes back, and an acknowledged record has reached the OS before the response). With
 ``flush.messages=1`` every produce waits for an fsync before it is acknowledged: all partitions that
 need one while a flush runs join the next round, so one fsync per file serves many requests.
-The fds are duplicated on the loop before the executor fsyncs them, so a segment roll that closes
-the original fd meanwhile cannot make the flush hit a reused descriptor.
+
+Whatever the policy, a rolled segment is fsynced as soon as it rolls (with the producer snapshot
+taken at the roll and the partition directory), without anyone waiting for it, and the recovery
+point advances to the new segment's base offset (UnifiedLog.roll schedules ``flush-log``). The
+recovery-point checkpoint is then rewritten, so a crash rescans only the active segments. Checkpoints
+are also written every ``log.flush.offset.checkpoint.interval.ms`` (60 s). All of this runs in the
+default executor.
+
+An fsync that fails takes its log offline (``PartitionLog.fail_flush`` explains why it is never
+retried): requests waiting for that log's flush get KafkaError KAFKA_STORAGE_ERROR, other logs of
+the same round complete normally. The fds are duplicated on the loop before the executor fsyncs
+them, so a segment roll that closes the original fd meanwhile cannot make the flush hit a reused
+descriptor.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from pykafka_broker.broker.context import now_ms
+from pykafka_broker.protocol.errors import ErrorCode, KafkaError
+from pykafka_broker.storage.files import fsync_fd
 
 if TYPE_CHECKING:
     from pykafka_broker.broker.context import Broker
@@ -27,13 +40,28 @@ CHECKPOINT_INTERVAL_S = 60.0  # log.flush.offset.checkpoint.interval.ms
 TIME_FLUSH_CHECK_S = 1.0
 
 
+class FlushFailed(KafkaError):
+    """KAFKA_STORAGE_ERROR for the requests waiting on one log's failed flush; names the partition
+    so the Produce handler can answer it per partition."""
+
+    code = ErrorCode.KAFKA_STORAGE_ERROR
+
+    def __init__(self, topic: str, partition: int, message: str) -> None:
+        super().__init__(None, message)
+        self.topic = topic
+        self.partition = partition
+
+
 class Flusher:
     def __init__(self) -> None:
         self._pending: dict[int, Any] = {}  # id(log) -> log waiting for the next round
-        self._next: asyncio.Future[None] | None = None
-        self._running = False
+        self._full: set[int] = set()  # of those, the ones whose whole log must be flushed
+        self._waiters: dict[int, asyncio.Future[None]] = {}  # id(log) -> its next round's future
+        self._running: asyncio.Future[Any] | None = None  # the round in progress
         self._task: asyncio.Task[None] | None = None
         self._broker: Broker | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpoint_again = False
 
     def start(self, broker: Broker) -> None:
         self._broker = broker
@@ -46,54 +74,97 @@ class Flusher:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        while self._running or self._pending:
-            fut = self._next
-            if fut is None:
-                break
-            await asyncio.shield(fut)
+        while self._running is not None or self._checkpointing is not None:
+            running = self._running or self._checkpointing
+            assert running is not None
+            await asyncio.wait([running])
 
     def after_append(self, plog: Any) -> asyncio.Future[None] | None:
-        """Called after appends to ``plog``; returns a future to await before acking, or None."""
-        if not plog.needs_flush(now_ms()):
-            return None
-        return self.request(plog)
+        """Called after appends to ``plog``; returns a future to await before acking, or None. A
+        segment rolled by the append gets its asynchronous fsync started here."""
+        if plog.needs_flush(now_ms()):
+            return self.request(plog)
+        if plog.has_unsynced_rolls:
+            self.request_roll_flush(plog)
+        return None
 
     def request(self, plog: Any) -> asyncio.Future[None]:
-        self._pending[id(plog)] = plog
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-        fut = self._next
-        if not self._running:
+        """Flush ``plog`` up to its log end in the next round; the future fails with KafkaError
+        KAFKA_STORAGE_ERROR when the fsync fails."""
+        key = id(plog)
+        self._pending[key] = plog
+        self._full.add(key)
+        fut = self._waiters.get(key)
+        if fut is None:
+            fut = self._waiters[key] = asyncio.get_running_loop().create_future()
+        if self._running is None:
             self._start_round()
         return fut
 
-    def _start_round(self) -> None:
-        logs = list(self._pending.values())
-        self._pending.clear()
-        done, self._next = self._next, None
-        self._running = True
-        tickets = [(plog, plog.begin_flush()) for plog in logs]
-        fds = [os.dup(fd) for _plog, ticket in tickets for fd in ticket.fds]
-        loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(None, _fsync_all, fds)
+    def request_roll_flush(self, plog: Any) -> None:
+        """fsync the segments ``plog`` rolled, nobody waiting (UnifiedLog.roll's ``flush-log``)."""
+        self._pending.setdefault(id(plog), plog)
+        if self._running is None:
+            self._start_round()
 
-        def finished(f: asyncio.Future[None]) -> None:
-            self._running = False
+    def _start_round(self) -> None:
+        logs, full, waiters = list(self._pending.values()), self._full, self._waiters
+        self._pending, self._full, self._waiters = {}, set(), {}
+        rounds = []
+        for plog in logs:
+            ticket = plog.begin_flush(rolled_only=id(plog) not in full)
+            rounds.append((plog, ticket, [os.dup(fd) for fd in ticket.fds]))
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(None, _fsync_each, [fds for _plog, _ticket, fds in rounds])
+        self._running = job
+
+        def finished(f: asyncio.Future[list[OSError | None]]) -> None:
+            self._running = None
             exc = f.exception()
-            if exc is None:
-                for plog, ticket in tickets:
+            errors = [exc] * len(rounds) if exc is not None else f.result()
+            rolled = False
+            for (plog, ticket, _fds), error in zip(rounds, errors, strict=True):
+                fut = waiters.get(id(plog))
+                if error is None:
+                    before = plog.recovery_point
                     plog.complete_flush(ticket)
-            else:
-                log.error("fsync failed: %r", exc)
-            if done is not None and not done.done():
-                if exc is None:
-                    done.set_result(None)
+                    rolled = rolled or (id(plog) not in full and plog.recovery_point > before)
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
                 else:
-                    done.set_exception(exc)
+                    plog.fail_flush(ticket, error)  # offline, logged once with its path
+                    if fut is not None and not fut.done():
+                        fut.set_exception(FlushFailed(plog.topic, plog.partition,
+                                                      f"fsync of {plog.dir} failed: {error}"))
+            if rolled:
+                self.checkpoint_soon()
             if self._pending:
                 self._start_round()
 
         job.add_done_callback(finished)
+
+    def checkpoint_soon(self) -> None:
+        """Write the recovery-point and log-start checkpoints off the loop; coalesced."""
+        broker = self._broker
+        if broker is None:
+            return
+        if self._checkpointing is not None:
+            self._checkpoint_again = True
+            return
+        snapshot = broker.logs.checkpoint_snapshot()
+        job = asyncio.get_running_loop().run_in_executor(None, broker.logs.write_checkpoints, snapshot)
+        self._checkpointing = job
+
+        def done(f: asyncio.Future[None]) -> None:
+            self._checkpointing = None
+            if not f.cancelled() and f.exception() is not None:
+                # The previous checkpoint stays valid: its offsets are lower, never unsafe.
+                log.error("writing checkpoints in %s failed: %r", broker.logs.data_dir, f.exception())
+            if self._checkpoint_again:
+                self._checkpoint_again = False
+                self.checkpoint_soon()
+
+        job.add_done_callback(done)
 
     async def _periodic(self) -> None:
         since_checkpoint = 0.0
@@ -106,16 +177,26 @@ class Flusher:
             for plog in broker.logs.all_logs():
                 if plog.needs_flush(now):
                     self.request(plog)
+                elif plog.has_unsynced_rolls:  # rolled by an append that did not ask the flusher
+                    self.request_roll_flush(plog)
             since_checkpoint += TIME_FLUSH_CHECK_S
             if since_checkpoint >= CHECKPOINT_INTERVAL_S:
                 since_checkpoint = 0.0
-                broker.logs.checkpoint()
+                self.checkpoint_soon()
 
 
-def _fsync_all(fds: list[int]) -> None:
-    try:
+def _fsync_each(fd_groups: list[list[int]]) -> list[OSError | None]:
+    """fsync each log's fds (closing them); per log, None or the first error."""
+    results: list[OSError | None] = []
+    for fds in fd_groups:
+        error: OSError | None = None
         for fd in fds:
-            os.fsync(fd)
-    finally:
-        for fd in fds:
-            os.close(fd)
+            try:
+                if error is None:
+                    fsync_fd(fd)
+            except OSError as exc:
+                error = exc
+            finally:
+                os.close(fd)
+        results.append(error)
+    return results

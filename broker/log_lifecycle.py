@@ -9,8 +9,9 @@ blocks the loop. DeleteRecords applies the log-start-offset rule at once through
 A deleted topic's partition directories are renamed to ``<topic>-<partition>.<uuid>-delete`` on the
 loop and removed the same way after the broker's ``log.segment.delete.delay.ms``.
 
+Checkpoints after a retention pass are written in the executor too (two fsyncs per file).
 On shutdown pending removals are dropped: the next start removes leftover ``*.deleted`` files and
-``*-delete`` directories (PartitionLog._clean_directory, LogManager._remove_deleted_dirs), as Kafka
+``*-delete`` directories (storage/log_loader.py clean_directory, LogManager._remove_deleted_dirs), as Kafka
 does. The first check runs one interval after start.
 """
 
@@ -20,6 +21,7 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,14 +101,26 @@ class LogLifecycle:
                 config = configs[plog.topic] = self.retention_config(plog.topic)
             total += self._apply(plog, config, now)
         if total:
-            self.logs.checkpoint()  # the advanced log start offsets
+            self._checkpoint()  # the advanced log start offsets
         return total
+
+    def _checkpoint(self) -> None:
+        """Write the checkpoints off the loop when there is one (two fsyncs per file)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called from a test or tool without a loop
+            self.logs.checkpoint()
+            return
+        snapshot = self.logs.checkpoint_snapshot()
+        self._submit(loop, lambda: self.logs.write_checkpoints(snapshot), "writing checkpoints")
 
     def apply_retention(self, plog: PartitionLog) -> int:
         """Apply retention to one partition now (DeleteRecords); the number of segments deleted."""
         return self._apply(plog, self.retention_config(plog.topic), self.clock())
 
     def _apply(self, plog: PartitionLog, config: RetentionConfig, now: int) -> int:
+        if plog.offline is not None:  # an I/O error took it offline: its files stay as they are
+            return 0
         result = delete_old_segments(plog, config, now)
         if result.segments:
             log.info("%s-%d: deleted %d segment(s) (%s); log start offset now %d", plog.topic,
@@ -133,26 +147,25 @@ class LogLifecycle:
             return
         loop = asyncio.get_running_loop()
         if delay_ms <= 0:
-            self._submit(loop, remove, list(paths))
+            self._submit(loop, partial(remove, list(paths)), f"removing {list(paths)}")
             return
         timer: asyncio.TimerHandle
 
         def due() -> None:
             self._timers.discard(timer)
-            self._submit(loop, remove, list(paths))
+            self._submit(loop, partial(remove, list(paths)), f"removing {list(paths)}")
 
         timer = loop.call_later(delay_ms / 1000, due)
         self._timers.add(timer)
 
-    def _submit(self, loop: asyncio.AbstractEventLoop, remove: Callable[[Sequence[Path]], None],
-                paths: list[Path]) -> None:
-        job = loop.run_in_executor(None, remove, paths)
+    def _submit(self, loop: asyncio.AbstractEventLoop, job_fn: Callable[[], None], what: str) -> None:
+        job = loop.run_in_executor(None, job_fn)
         self._jobs.add(job)
 
         def done(f: asyncio.Future[None]) -> None:
             self._jobs.discard(f)
             if not f.cancelled() and f.exception() is not None:
-                log.error("removing %s failed: %r", paths, f.exception())
+                log.error("%s failed: %r", what, f.exception())
 
         job.add_done_callback(done)
 

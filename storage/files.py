@@ -1,10 +1,16 @@
 """File helpers shared by the storage layer: Kafka's file names, atomic metadata writes, full writes,
-and a buffered scanner that walks the record-batch headers of a segment file with ``os.pread``."""
+and a buffered scanner that walks the record-batch headers of a segment file with ``os.pread``.
+
+Every call that changes a file's bytes or forces them to disk (write, pwrite, ftruncate, fsync) goes
+through ``FileIO``, one object held in this module, so fault-injection tests can swap in a layer that
+fails with ENOSPC, EIO or short writes (``use_io``) without patching ``os`` for the whole process.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pykafka_broker.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader, read_batch_header
@@ -33,32 +39,83 @@ def offset_from_file_name(name: str) -> int | None:
     return int(stem)
 
 
+class FileIO:
+    """The system calls that change or force file contents. Tests subclass it to inject faults."""
+
+    def write(self, fd: int, data: memoryview) -> int:
+        return os.write(fd, data)
+
+    def pwrite(self, fd: int, data: bytes, offset: int) -> int:
+        return os.pwrite(fd, data, offset)
+
+    def ftruncate(self, fd: int, length: int) -> None:
+        os.ftruncate(fd, length)
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+
+_io = FileIO()
+
+
+@contextmanager
+def use_io(io: FileIO) -> Iterator[FileIO]:
+    """Route the storage layer's writes and fsyncs through ``io`` for the duration (tests)."""
+    global _io
+    previous, _io = _io, io
+    try:
+        yield io
+    finally:
+        _io = previous
+
+
+def fsync_fd(fd: int) -> None:
+    _io.fsync(fd)
+
+
+def truncate_fd(fd: int, length: int) -> None:
+    _io.ftruncate(fd, length)
+
+
+def pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = _io.pwrite(fd, bytes(view), offset)
+        view = view[written:]
+        offset += written
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(fd)
+        _io.fsync(fd)
     finally:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write metadata so a crash leaves either the old or the new file: tmp, fsync, rename, fsync dir."""
+def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
+    """Write metadata so a crash leaves either the old or the new file: tmp, fsync, rename, fsync dir.
+    ``sync=False`` skips both fsyncs (the caller fsyncs the file and its directory later, off the
+    event loop); readers of such files must tolerate a torn or empty file after a power loss."""
     tmp = path.with_name(path.name + TMP_SUFFIX)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         write_all(fd, data)
-        os.fsync(fd)
+        if sync:
+            _io.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    if sync:
+        fsync_dir(path.parent)
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    """os.write may write less than asked (signals, full disks); loop until every byte is out."""
+    """os.write may write less than asked (signals, full disks); loop until every byte is out. An
+    error after a short write leaves those bytes in the file: the caller truncates them away."""
     view = memoryview(data)
     while view:
-        written = os.write(fd, view)
+        written = _io.write(fd, view)
         view = view[written:]
 
 
@@ -69,9 +126,15 @@ def fsync_path(path: Path) -> None:
     except FileNotFoundError:
         return
     try:
-        os.fsync(fd)
+        _io.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_paths(paths: Iterable[Path]) -> None:
+    """fsync files and directories (missing ones skipped); blocking, run it off the event loop."""
+    for path in paths:
+        fsync_path(path)
 
 
 class BatchScanner:

@@ -21,6 +21,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+from .files import pwrite_all, truncate_fd
+
 _OFFSET_ENTRY = struct.Struct(">ii")
 _TIME_ENTRY = struct.Struct(">qi")
 
@@ -56,8 +58,8 @@ class _IndexFile:
         data = b"".join(self._entry_bytes(i) for i in range(start, count))
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
-            os.pwrite(fd, data, start * self.entry_size)
-            os.ftruncate(fd, count * self.entry_size)
+            pwrite_all(fd, data, start * self.entry_size)
+            truncate_fd(fd, count * self.entry_size)
         finally:
             os.close(fd)
         self._persisted = count

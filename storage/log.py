@@ -1,5 +1,14 @@
 """The log of one partition: an ordered run of segments, offset assignment, reads, recovery and
-flushing (Kafka's UnifiedLog, LogLoader and LogSegments, cut down to one node)."""
+flushing (Kafka's UnifiedLog, LogLoader and LogSegments, cut down to one node).
+
+I/O errors follow Kafka's LogDirFailureChannel, at the granularity of one log (one data dir here,
+and taking it all offline would stop the internal topics too): a write that fails is truncated back
+to the last good position and the batch is refused with KAFKA_STORAGE_ERROR; if that truncate fails,
+or an fsync fails, or a read hits an I/O error, the log goes offline. An offline log answers
+KAFKA_STORAGE_ERROR to appends, reads and offset lookups until the broker restarts, its recovery
+point never moves again, and the data dir is not marked cleanly shut down, so the next start
+rescans it from the recovery point. Other logs keep serving. The error is logged once, with the path.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +29,12 @@ from pykafka_broker.protocol.records import (
     record_offsets_and_timestamps,
 )
 
-from .cleaner import complete_interrupted_swaps
-from .files import LOG_SUFFIX, STRAY_SUFFIXES, fsync_path, offset_from_file_name
+from .files import fsync_path
+from .log_loader import index_completed, load_log
 from .log_types import AppendResult, FlushTicket, LogConfig, ReadResult
-from .producer_state import CompletedTxn, ProducerStateManager
-from .segment import NO_TIMESTAMP, LogSegment
+from .producer_state import ProducerStateManager
+from .segment import NO_TIMESTAMP, LogSegment, WriteRolledBack
 from .txn_index import (
-    TXN_INDEX_SUFFIX,
     build_control_batch,
     collect_aborted,
     cut_at_offset,
@@ -52,8 +60,11 @@ class PartitionLog:
         self._unflushed_messages = 0
         self._last_flush_ms = now_ms
         self._clock_ms = now_ms  # latest time seen, for calls that do not pass one
-        self._pending_sync: list[Path] = []  # files of rolled segments not yet fsynced
+        self._pending_sync: list[Path] = []  # files of rolled segments (and their dir) not yet fsynced
+        self._dirs_unsynced = False  # a new partition dir: its entry in the data dir needs an fsync
         self._closed = False
+        self.offline: str | None = None  # why the log stopped serving (its I/O failed)
+        self._write_failing = False  # a rolled-back write failure was logged; quiet until one succeeds
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.topic}-{self.partition}, {self.log_start_offset}..{self.log_end_offset})"
@@ -73,74 +84,39 @@ class PartitionLog:
              now_ms: int, log_start_offset: int | None = None) -> PartitionLog:
         """Load the segments in ``dir``. ``recovery_point`` None means an unclean shutdown with no
         checkpoint: every segment is rescanned; otherwise only segments holding offsets at or past it
-        (and any whose files are inconsistent) are."""
+        (and any whose files are inconsistent) are (storage/log_loader.py)."""
         self = cls(dir, topic, partition, config, now_ms)
-        dir.mkdir(parents=True, exist_ok=True)
-        bases = self._clean_directory()
-        recovered: list[LogSegment] = []
-        truncated = False
-        for base in bases:
-            segment = self._new_segment(base, now_ms)
-            if truncated:
-                log.warning("%s: deleting segment %s after a truncated one",
-                            self._describe(), segment.log_path)
-                segment.delete()
-                continue
-            consistent = segment.load()
-            if not consistent or recovery_point is None or segment.next_offset > recovery_point:
-                truncated = segment.recover(self._describe()) > 0
-                segment.txn_index.reset()  # rebuilt from the markers by _load_producer_state
-                recovered.append(segment)
-            self.segments.append(segment)
-        if not self.segments:
-            start = log_start_offset or 0
-            self.segments.append(self._new_segment(start, now_ms))
-        self._bases = [s.base_offset for s in self.segments]
-        self.active.open_for_append()
-        self.log_end_offset = self.active.next_offset
-        first_base = self.segments[0].base_offset
-        self.log_start_offset = min(max(log_start_offset or first_base, first_base), self.log_end_offset)
-        if recovered:
-            for segment in recovered:
-                if segment in self.segments:
-                    fsync_path(segment.log_path)
-            self.recovery_point = self.log_end_offset
-        else:
-            self.recovery_point = min(recovery_point or 0, self.log_end_offset)
-        self._load_producer_state([s for s in recovered if s in self.segments])
+        load_log(self, recovery_point=recovery_point, now_ms=now_ms, log_start_offset=log_start_offset)
         return self
 
     def _describe(self) -> str:
         return f"partition {self.topic}-{self.partition}"
 
-    def _clean_directory(self) -> list[int]:
-        """Remove leftovers of interrupted operations and orphan indexes; the segment base offsets."""
-        complete_interrupted_swaps(self.dir)  # a committed compaction swap (.swap files) first
-        names = os.listdir(self.dir)
-        bases = {offset_from_file_name(n) for n in names if n.endswith(LOG_SUFFIX)}
-        for name in names:
-            offset = offset_from_file_name(name)
-            stray = name.endswith(STRAY_SUFFIXES)
-            orphan = name.endswith((".index", ".timeindex", TXN_INDEX_SUFFIX)) and offset not in bases
-            if stray or orphan:
-                (self.dir / name).unlink(missing_ok=True)
-        return sorted(b for b in bases if b is not None)
+    # -- I/O failures (LogDirFailureChannel, per log) ------------------------------------------
 
-    def _load_producer_state(self, rebuild: list[LogSegment]) -> None:
-        """Newest snapshot at or below the end of the log and below every segment in ``rebuild``,
-        then replay the batches after it. The markers replayed in a ``rebuild`` segment re-index
-        its aborted transactions (LogSegment.recover with a ProducerStateManager, in Kafka), so a
-        crash between a marker and its ``.txnindex`` entry loses nothing."""
-        state = self.producer_state
-        start = state.load_latest_snapshot(min([self.log_end_offset, *(s.base_offset for s in rebuild)]))
-        if start is None:
-            start = self.segments[0].base_offset
+    def check_online(self) -> None:
+        """KafkaError KAFKA_STORAGE_ERROR when the log is offline."""
+        if self.offline is not None:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR,
+                             f"{self._describe()} is offline after an I/O error: {self.offline}")
+
+    def mark_offline(self, reason: str) -> None:
+        """Stop serving this log for good (until restart): release its fds without writing
+        anything, never advance its recovery point. Logged once, with the log's path."""
+        if self.offline is not None:
+            return
+        self.offline = reason
+        log.error("%s (%s) is now offline, answering KAFKA_STORAGE_ERROR until restart: %s",
+                  self._describe(), self.dir, reason)
         for segment in self.segments:
-            if segment.next_offset > start:
-                for header, batch in segment.iter_replay(start):
-                    completed = state.commit(header, parse_end_txn_marker(batch) if batch else None)
-                    if segment in rebuild:
-                        _index_completed(segment, completed)
+            segment.release()
+        self._pending_sync = []
+
+    def _storage_error(self, exc: OSError, what: str) -> KafkaError:
+        """Take the log offline for ``exc`` and return the error its callers answer with."""
+        path = getattr(exc, "filename", None) or self.dir
+        self.mark_offline(f"{what} {path} failed: {exc}")
+        return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {what} failed: {exc}")
 
     # -- appends -------------------------------------------------------------------------------
 
@@ -154,6 +130,7 @@ class PartitionLog:
         if size > self.config.segment_bytes:
             raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE,
                              f"batch of {size} bytes exceeds segment.bytes {self.config.segment_bytes}")
+        self.check_online()
         self._clock_ms = max(self._clock_ms, now_ms)
         duplicate = self.producer_state.check(header)
         marker = parse_end_txn_marker(batch) if header.is_control else None
@@ -170,26 +147,50 @@ class PartitionLog:
             patch_log_append_time(batch, 0, header, now_ms)
             append_time = now_ms
             final = final._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_MASK)
-        if self.active.should_roll(size, final, now_ms, self.config.segment_bytes, self.config.segment_ms):
-            self.roll(now_ms)
-        patch_base_offset(batch, 0, base_offset)
-        self.active.append(batch, final)
-        _index_completed(self.active, self.producer_state.commit(final, marker))
+        try:
+            if self.active.should_roll(size, final, now_ms, self.config.segment_bytes,
+                                       self.config.segment_ms):
+                self.roll(now_ms)
+            patch_base_offset(batch, 0, base_offset)
+            self.active.append(batch, final)
+        except WriteRolledBack as exc:
+            # The file is as it was: refuse this batch, keep the log (a full disk may drain).
+            if not self._write_failing:
+                self._write_failing = True
+                log.error("%s: %s; the partial batch was truncated away, appends are refused "
+                          "with KAFKA_STORAGE_ERROR while writes fail", self._describe(), exc)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {exc}") from exc
+        except OSError as exc:
+            raise self._storage_error(exc, "append to") from exc
+        if self._write_failing:
+            self._write_failing = False
+            log.info("%s: writes succeed again", self._describe())
+        try:
+            index_completed(self.active, self.producer_state.commit(final, marker))
+        except OSError as exc:  # the .txnindex write
+            raise self._storage_error(exc, "transaction index write to") from exc
         self.log_end_offset = final.next_offset
         self._unflushed_messages += max(header.records_count, 1)
         return AppendResult(base_offset, final.last_offset, append_time, self.log_start_offset)
 
     def roll(self, now_ms: int) -> None:
         """Close the active segment for appends and start one at the log end offset."""
+        self.check_online()
         old = self.active
         if old.size == 0:
             return
         old.close(sync=False)
         self._pending_sync.extend((old.log_path, *old.index_paths))
-        # Kafka snapshots producer state at each new segment's base offset.
-        self.producer_state.take_snapshot(self.log_end_offset)
+        # Kafka snapshots producer state at each new segment's base offset, without an fsync under
+        # the log's lock (UnifiedLog.roll, takeSnapshot(false)): the snapshot, the rolled segment's
+        # files and the directory holding the new names are fsynced off the loop by the next
+        # flush, which the broker starts at once (UnifiedLog schedules "flush-log" on roll), and
+        # the recovery point then advances to the new segment's base offset.
+        self.producer_state.take_snapshot(self.log_end_offset, sync=False)
+        self._pending_sync.append(self.producer_state.snapshot_path(self.log_end_offset))
         segment = self._new_segment(self.log_end_offset, now_ms)
         segment.open_for_append()
+        self._pending_sync.append(self.dir)
         self.segments.append(segment)
         self._bases.append(segment.base_offset)
 
@@ -207,6 +208,13 @@ class PartitionLog:
         when ``min_one_batch``), possibly spanning segments. ``max_offset`` (the last stable offset,
         for read_committed) is an exclusive bound: no batch starting at or past it is returned,
         whatever ``min_one_batch`` says (LocalLog.read with maxOffsetMetadata)."""
+        self.check_online()
+        try:
+            return self._read(offset, max_bytes, min_one_batch, max_offset)
+        except OSError as exc:
+            raise self._storage_error(exc, "read of") from exc
+
+    def _read(self, offset: int, max_bytes: int, min_one_batch: bool, max_offset: int | None) -> ReadResult:
         self._check_offset(offset)
         chunks: list[bytes | memoryview] = []
         total = 0
@@ -253,6 +261,13 @@ class PartitionLog:
 
     def offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record stamped at or after ``ts`` (ListOffsets)."""
+        self.check_online()
+        try:
+            return self._offset_for_timestamp(ts)
+        except OSError as exc:
+            raise self._storage_error(exc, "timestamp lookup in") from exc
+
+    def _offset_for_timestamp(self, ts: int) -> tuple[int, int] | None:
         for segment in self.segments:
             if segment.next_offset <= self.log_start_offset:
                 continue
@@ -263,6 +278,7 @@ class PartitionLog:
 
     def max_timestamp_offset(self) -> tuple[int, int] | None:
         """(last offset of the batch with the largest maxTimestamp, that timestamp); KIP-734."""
+        self.check_online()
         best: tuple[int, int] | None = None
         for segment in self.segments:
             if segment.size and (best is None or segment.max_timestamp > best[1]):
@@ -276,40 +292,84 @@ class PartitionLog:
 
     def needs_flush(self, now_ms: int) -> bool:
         """flush.messages / flush.ms reached with unflushed data."""
-        if not self._unflushed_messages and not self._pending_sync:
+        if self.offline is not None or (not self._unflushed_messages and not self._pending_sync):
             return False
         return (self._unflushed_messages >= self.config.flush_interval_messages
                 or now_ms - self._last_flush_ms >= self.config.flush_interval_ms)
 
-    def begin_flush(self, now_ms: int | None = None) -> FlushTicket:
+    @property
+    def has_unsynced_rolls(self) -> bool:
+        """Segments rolled since the last flush wait for their asynchronous fsync."""
+        return bool(self._pending_sync) and self.offline is None
+
+    def begin_flush(self, now_ms: int | None = None, *, rolled_only: bool = False) -> FlushTicket:
         """On the loop: collect the fds to fsync up to the current log end (the active segment, and
         the files of segments rolled since the last flush, opened now so idle logs hold no extra
-        fds). fsync them (off the loop), then call ``complete_flush(ticket)`` on the loop."""
+        fds). fsync them (off the loop), then call ``complete_flush(ticket)`` on the loop, or
+        ``fail_flush(ticket, exc)`` when an fsync failed.
+
+        ``rolled_only`` is the flush Kafka schedules on every roll (flushUptoOffsetExclusive of the
+        new segment's base): only the rolled segments' files, the producer snapshot and the
+        directory are synced, and the recovery point may advance to the active segment's base."""
+        if self.offline is not None:
+            return FlushTicket(self.recovery_point, (), ())
         active = self.active
-        active.persist_indexes(final_time_entry=True)
+        paths = list(dict.fromkeys(self._pending_sync))
+        self._pending_sync = []
+        if self._dirs_unsynced:  # a new partition: its directory entry (and its files' entries)
+            paths += [self.dir, self.dir.parent]
+            self._dirs_unsynced = False
+        if rolled_only:
+            offset = active.base_offset
+            active_fds: tuple[int, ...] = ()
+        else:
+            active.persist_indexes(final_time_entry=True)
+            paths += active.index_paths
+            offset = self.log_end_offset
+            active_fds = (active.fd,) if active.fd is not None else ()
+            self._unflushed_messages = 0
+            self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
         opened = []
-        for path in (*self._pending_sync, *active.index_paths):
+        for path in dict.fromkeys(paths):
             try:
                 opened.append(os.open(path, os.O_RDONLY))
-            except FileNotFoundError:
+            except FileNotFoundError:  # deleted by retention or compaction meanwhile
                 pass
-        fds = ((active.fd,) if active.fd is not None else ()) + tuple(opened)
-        ticket = FlushTicket(self.log_end_offset, fds, tuple(opened))
-        self._pending_sync = []
-        self._unflushed_messages = 0
-        self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
-        return ticket
+        return FlushTicket(offset, active_fds + tuple(opened), tuple(opened))
 
     def complete_flush(self, ticket: FlushTicket) -> None:
         """After every fd of ``ticket`` was fsynced: advance the recovery point, release the fds."""
         for fd in ticket.opened_fds:
             os.close(fd)
-        self.recovery_point = max(self.recovery_point, ticket.offset)
+        if self.offline is None:
+            self.recovery_point = max(self.recovery_point, ticket.offset)
+
+    def fail_flush(self, ticket: FlushTicket, exc: OSError) -> None:
+        """An fsync of ``ticket`` failed: the log goes offline, its recovery point stays.
+
+        No retry. After a failed fsync Linux may already have dropped the dirty pages (marked
+        clean, or the error reported once and cleared: the 2018 "fsyncgate" findings, which is
+        why PostgreSQL panics on fsync failure and Kafka takes the log dir offline), so a second
+        fsync that "succeeds" proves nothing about the data. Requests waiting for this flush are
+        answered with an error, never acknowledged; the next start rescans the log from its
+        recovery point, which never passed the unsynced data."""
+        for fd in ticket.opened_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.mark_offline(f"fsync failed: {exc}")
 
     def flush(self, now_ms: int | None = None) -> None:
-        """Synchronous flush, for shutdown, tests and offline tools."""
+        """Synchronous flush, for shutdown, tests and offline tools. KafkaError KAFKA_STORAGE_ERROR
+        (the log offline) when an fsync fails."""
+        self.check_online()
         ticket = self.begin_flush(now_ms)
-        ticket.sync()
+        try:
+            ticket.sync()
+        except OSError as exc:
+            self.fail_flush(ticket, exc)
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {exc}") from exc
         self.complete_flush(ticket)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -319,11 +379,17 @@ class PartitionLog:
         if self._closed:
             return
         self._closed = True
-        self.producer_state.take_snapshot(self.log_end_offset)
-        for path in self._pending_sync:
-            fsync_path(path)
-        self._pending_sync = []
-        self.active.close(sync=True)
+        if self.offline is not None:
+            return  # nothing more is written; the data dir is not marked clean (LogManager.close)
+        try:
+            self.producer_state.take_snapshot(self.log_end_offset)
+            for path in self._pending_sync:
+                fsync_path(path)
+            self._pending_sync = []
+            self.active.close(sync=True)
+        except OSError as exc:
+            self._storage_error(exc, "close of")  # offline: recovery point kept, next start rescans
+            return
         self.recovery_point = self.log_end_offset
         self._unflushed_messages = 0
 
@@ -377,10 +443,3 @@ class PartitionLog:
         del self._bases[:len(removed)]
         self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
         return removed
-
-
-def _index_completed(segment: LogSegment, completed: CompletedTxn | None) -> None:
-    """Put an aborted transaction in the ``.txnindex`` of the segment holding its marker
-    (LogSegment.updateTxnIndex); committed ones leave no trace."""
-    if completed is not None and completed.aborted:
-        segment.txn_index.append(completed.as_aborted_txn())

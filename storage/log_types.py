@@ -3,9 +3,10 @@ of append, read and flush."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from .files import fsync_fd
 
 _LONG_MAX = 9223372036854775807
 
@@ -83,4 +84,4 @@ class FlushTicket:
     def sync(self) -> None:
         """Blocking fsync of every fd (tests, shutdown, offline tools)."""
         for fd in self.fds:
-            os.fsync(fd)
+            fsync_fd(fd)

@@ -7,6 +7,12 @@ Files kept next to the partition directories, in Kafka's formats where Kafka has
   then ``topic partition offset`` lines (OffsetCheckpointFile).
 - ``.kafka_cleanshutdown``: written last by ``close()``, removed right after ``load()``.
 - ``topics.json``: our own record of the topics (KRaft keeps this in the metadata log).
+
+Creating a partition fsyncs nothing: its ``partition.metadata`` is rewritten at load when missing or
+torn, and the log's first flush fsyncs the partition directory and the data directory (so data
+made durable by ``flush.messages`` is reachable after a power loss). ``topics.json`` is written
+atomically (fsynced) per topic. Checkpoints can be written from any thread (``write_checkpoints``)
+from a ``checkpoint_snapshot`` taken on the loop; an older snapshot never overwrites a newer one.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -90,6 +97,11 @@ class LogManager:
         self._names_by_id: dict[uuid.UUID, str] = {}  # topic id -> name (Fetch v13+, Metadata, DeleteTopics)
         self.logs: dict[tuple[str, int], PartitionLog] = {}
         self._defaults: dict[str, str] = {}
+        self._checkpoint_lock = threading.Lock()
+        self._topics_lock = threading.Lock()
+        self._topics_seq = self._topics_written = 0
+        self._checkpoint_seq = 0  # of the last snapshot taken (on the loop)
+        self._checkpoint_written = 0  # of the last snapshot written (any thread)
         self.cluster_id = self._load_or_create_meta()
 
     # -- meta.properties -----------------------------------------------------------------------
@@ -157,19 +169,39 @@ class LogManager:
                 for t in data["topics"]}
 
     def _write_topics(self) -> None:
+        self.write_topics_snapshot(self.topics_snapshot())
+
+    def topics_snapshot(self) -> TopicsSnapshot:
+        """On the loop: the ``topics.json`` content for the topics as they are now."""
         data = {"version": 1, "topics": [
             {"name": t.name, "topic_id": str(t.topic_id), "partitions": t.partitions, "configs": t.configs}
             for t in self.topics.values()]}
-        atomic_write(self.data_dir / TOPICS_FILE, json.dumps(data, indent=1, sort_keys=True).encode())
+        self._topics_seq += 1
+        return TopicsSnapshot(self._topics_seq, json.dumps(data, indent=1, sort_keys=True).encode())
+
+    def write_topics_snapshot(self, snapshot: TopicsSnapshot) -> None:
+        """Write ``topics.json`` atomically (two fsyncs); safe from any thread, so CreateTopics can
+        run it off the loop after ``create_topic(..., write_topics=False)``. An older snapshot never
+        overwrites a newer one."""
+        with self._topics_lock:
+            if snapshot.seq <= self._topics_written:
+                return
+            atomic_write(self.data_dir / TOPICS_FILE, snapshot.data)
+            self._topics_written = snapshot.seq
 
     def _partition_dir(self, topic: str, partition: int) -> Path:
         return self.data_dir / f"{topic}-{partition}"
 
-    def _write_partition_metadata(self, info: TopicInfo, partition: int) -> None:
+    def _write_partition_metadata(self, info: TopicInfo, partition: int, *, sync: bool = True) -> None:
+        """``sync=False`` for a new partition: a torn file is rewritten at the next load."""
         path = self._partition_dir(info.name, partition) / PARTITION_METADATA
         text = f"version: 0\ntopic_id: {uuid_to_kafka(info.topic_id)}\n"
-        if not path.exists() or path.read_text() != text:
-            atomic_write(path, text.encode())
+        try:
+            current = path.read_text()
+        except (FileNotFoundError, UnicodeDecodeError):
+            current = None
+        if current != text:
+            atomic_write(path, text.encode(), sync=sync)
 
     # -- topics --------------------------------------------------------------------------------
 
@@ -182,7 +214,10 @@ class LogManager:
         return LogConfig.from_topic_configs(merged)
 
     def create_topic(self, name: str, partitions: int, configs: Mapping[str, str],
-                     topic_id: uuid.UUID | None = None) -> TopicInfo:
+                     topic_id: uuid.UUID | None = None, *, write_topics: bool = True) -> TopicInfo:
+        """Create the topic's partition logs (no fsync: see the module docstring) and record it in
+        ``topics.json``, unless ``write_topics`` is False: then the caller writes
+        ``topics_snapshot()`` with ``write_topics_snapshot`` (off the loop) before answering."""
         if name in self.topics:
             raise ValueError(f"topic {name!r} already exists")
         info = TopicInfo(name, topic_id or uuid.uuid4(), partitions, dict(configs))
@@ -195,8 +230,9 @@ class LogManager:
                 shutil.rmtree(directory)
             self.logs[(name, partition)] = PartitionLog.open(
                 directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
-            self._write_partition_metadata(info, partition)
-        self._write_topics()
+            self._write_partition_metadata(info, partition, sync=False)
+        if write_topics:
+            self._write_topics()
         return info
 
     def alter_topic_configs(self, name: str, configs: Mapping[str, str]) -> None:
@@ -220,8 +256,9 @@ class LogManager:
                 if partition_log is not None:
                     partition_log.config = config
 
-    def add_partitions(self, name: str, count: int) -> TopicInfo:
-        """Grow a topic to ``count`` partitions (never shrink: the caller validates)."""
+    def add_partitions(self, name: str, count: int, *, write_topics: bool = True) -> TopicInfo:
+        """Grow a topic to ``count`` partitions (never shrink: the caller validates); ``write_topics``
+        as for ``create_topic``."""
         old = self.topics[name]
         info = self.topics[name] = dataclasses.replace(old, partitions=count)
         config = self.effective_config(name)
@@ -231,8 +268,9 @@ class LogManager:
                 shutil.rmtree(directory)
             self.logs[(name, partition)] = PartitionLog.open(
                 directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
-            self._write_partition_metadata(info, partition)
-        self._write_topics()
+            self._write_partition_metadata(info, partition, sync=False)
+        if write_topics:
+            self._write_topics()
         return info
 
     def delete_topic(self, name: str, *, remove_files: bool = True) -> list[Path]:
@@ -260,14 +298,57 @@ class LogManager:
 
     # -- checkpoints and shutdown --------------------------------------------------------------
 
+    def offline_logs(self) -> list[PartitionLog]:
+        return [lg for lg in self.logs.values() if lg.offline is not None]
+
+    def checkpoint_snapshot(self) -> CheckpointSnapshot:
+        """On the loop: the recovery points and log start offsets to checkpoint now."""
+        self._checkpoint_seq += 1
+        return CheckpointSnapshot(self._checkpoint_seq,
+                                  {key: lg.recovery_point for key, lg in self.logs.items()},
+                                  {key: lg.log_start_offset for key, lg in self.logs.items()})
+
+    def write_checkpoints(self, snapshot: CheckpointSnapshot) -> None:
+        """Write both checkpoint files (blocking: two fsyncs each); safe from any thread. Skipped
+        when a newer snapshot was written already."""
+        with self._checkpoint_lock:
+            if snapshot.seq <= self._checkpoint_written:
+                return
+            write_offset_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT, snapshot.recovery_points)
+            write_offset_checkpoint(self.data_dir / LOG_START_CHECKPOINT, snapshot.log_start_offsets)
+            self._checkpoint_written = snapshot.seq
+
     def checkpoint(self) -> None:
-        write_offset_checkpoint(self.data_dir / RECOVERY_POINT_CHECKPOINT,
-                                {key: lg.recovery_point for key, lg in self.logs.items()})
-        write_offset_checkpoint(self.data_dir / LOG_START_CHECKPOINT,
-                                {key: lg.log_start_offset for key, lg in self.logs.items()})
+        """Synchronous checkpoint (load, shutdown, tests); the broker writes them off the loop."""
+        self.write_checkpoints(self.checkpoint_snapshot())
 
     def close(self) -> None:
+        """Close every log and checkpoint. The clean-shutdown marker is written only when no log
+        went offline, so the next start rescans those from their recovery points."""
         for partition_log in self.logs.values():
             partition_log.close()
-        self.checkpoint()
+        try:
+            self.checkpoint()
+        except OSError as exc:  # a full or failing disk: the next start rescans from the old ones
+            log.error("writing checkpoints in %s failed at shutdown, not marking it cleanly shut "
+                      "down: %s", self.data_dir, exc)
+            return
+        offline = self.offline_logs()
+        if offline:
+            log.error("not marking %s cleanly shut down: %d offline log(s), e.g. %s", self.data_dir,
+                      len(offline), offline[0].dir)
+            return
         atomic_write(self.data_dir / CLEAN_SHUTDOWN_MARKER, b"")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicsSnapshot:
+    seq: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointSnapshot:
+    seq: int
+    recovery_points: dict[tuple[str, int], int]
+    log_start_offsets: dict[tuple[str, int], int]

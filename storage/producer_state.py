@@ -227,8 +227,10 @@ class ProducerStateManager:
                     offsets.append(offset)
         return sorted(offsets)
 
-    def take_snapshot(self, offset: int) -> None:
-        """Write the state as of ``offset`` atomically and keep only the newest snapshots."""
+    def take_snapshot(self, offset: int, *, sync: bool = True) -> None:
+        """Write the state as of ``offset`` atomically and keep only the newest snapshots.
+        ``sync=False`` leaves the fsync to the caller (a segment roll fsyncs it off the loop); a
+        snapshot torn by a crash fails its CRC and is skipped at load."""
         parts = [_COUNT.pack(len(self.producers))]
         for entry in self.producers.values():
             parts.append(_PRODUCER.pack(entry.producer_id, entry.epoch, entry.coordinator_epoch,
@@ -237,7 +239,7 @@ class ProducerStateManager:
                          for b in entry.batches)
         payload = b"".join(parts)
         atomic_write(self.snapshot_path(offset),
-                     _PREFIX.pack(_MAGIC, _VERSION, crc32c.crc32c(payload)) + payload)
+                     _PREFIX.pack(_MAGIC, _VERSION, crc32c.crc32c(payload)) + payload, sync=sync)
         for old in self.snapshot_offsets()[:-SNAPSHOTS_TO_KEEP]:
             self.snapshot_path(old).unlink(missing_ok=True)
 

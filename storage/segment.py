@@ -27,8 +27,10 @@ from .files import (
     LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
     BatchScanner,
+    fsync_fd,
     fsync_path,
     offset_file_name,
+    truncate_fd,
     write_all,
 )
 from .index import OffsetIndex, TimeIndex
@@ -39,6 +41,16 @@ log = logging.getLogger(__name__)
 NO_TIMESTAMP = -1
 MAX_RELATIVE_OFFSET = 0x7FFFFFFF
 LOCATE_CHUNK = 64 * 1024
+
+
+class WriteRolledBack(Exception):
+    """A write to a segment failed and the file was truncated back to its last good size: none of
+    the batch remains and the segment takes appends again (a full disk may free up)."""
+
+    def __init__(self, path: Path, cause: OSError) -> None:
+        super().__init__(f"write to {path} failed: {cause}")
+        self.path = path
+        self.cause = cause
 
 
 class LogSegment:
@@ -95,13 +107,24 @@ class LogSegment:
     def close(self, *, sync: bool = True) -> None:
         self.persist_indexes(final_time_entry=True)
         if self.fd is not None:
-            if sync:
-                os.fsync(self.fd)
-            os.close(self.fd)
+            try:
+                if sync:
+                    fsync_fd(self.fd)
+            finally:
+                os.close(self.fd)
             self.fd = None
         if sync:
             for path in self.index_paths:
                 fsync_path(path)
+
+    def release(self) -> None:
+        """Close the fd without writing or syncing anything (the log went offline)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
 
     def delete(self) -> None:
         if self.fd is not None:
@@ -133,10 +156,20 @@ class LogSegment:
         return header.last_offset - self.base_offset > MAX_RELATIVE_OFFSET
 
     def append(self, batch: bytes | bytearray | memoryview, header: BatchHeader) -> None:
-        """Write one batch whose offsets (and timestamps) are final; ``header`` describes it."""
+        """Write one batch whose offsets (and timestamps) are final; ``header`` describes it.
+
+        The fd is O_APPEND while positions come from ``self.size``, so the file must never hold bytes
+        past ``size``: when the write fails (perhaps after a short write put part of the batch in
+        the file) the file is truncated back to ``size`` and WriteRolledBack is raised. If that
+        truncate fails too, its OSError propagates: the caller must stop appending to this log
+        (Kafka takes the whole log dir offline on any IOException, LogDirFailureChannel)."""
         assert self.fd is not None, "append to an inactive segment"
         position = self.size
-        write_all(self.fd, batch)
+        try:
+            write_all(self.fd, batch)
+        except OSError as exc:
+            truncate_fd(self.fd, position)  # an OSError here leaves unknown bytes: log goes offline
+            raise WriteRolledBack(self.log_path, exc) from exc
         self._track(position, header)
 
     def _track(self, position: int, header: BatchHeader) -> None:
@@ -170,6 +203,8 @@ class LogSegment:
                 self.first_batch_timestamp = first.max_timestamp
             scanner = BatchScanner(fd, start_pos, file_size, chunk=LOCATE_CHUNK)
             for _, header, _ in scanner:
+                if not self._offsets_fit(header):
+                    break  # scanner.position stays at this batch: recover() decides
                 self.next_offset = header.next_offset
                 if header.max_timestamp > self.max_timestamp:
                     self.max_timestamp = header.max_timestamp
@@ -187,6 +222,12 @@ class LogSegment:
         txn_ok = self.txn_index.load()
         return index_ok and time_ok and txn_ok and scanner.position == file_size
 
+    def _offsets_fit(self, header: BatchHeader) -> bool:
+        """The batch follows the ones before it and its offsets fit the segment's int32 index."""
+        return (header.base_offset >= self.next_offset
+                and header.last_offset >= header.base_offset
+                and header.last_offset - self.base_offset <= MAX_RELATIVE_OFFSET)
+
     def recover(self, describe: str) -> int:
         """Rescan every batch (magic, CRC, increasing offsets), truncate the file at the first bad or
         torn one and rebuild both indexes. Returns the number of bytes dropped."""
@@ -199,8 +240,9 @@ class LogSegment:
             valid_end = 0
             for pos, header, body in BatchScanner(fd, 0, file_size, with_body=True):
                 assert body is not None
-                in_order = header.base_offset >= self.next_offset
-                if header.magic != 2 or not in_order or not crc_matches(body, 0, header):
+                # baseOffset is outside the CRC: a corrupt one shows as offsets out of order or
+                # out of this segment's range (Kafka: LogSegment.ensureOffsetInRange).
+                if header.magic != 2 or not self._offsets_fit(header) or not crc_matches(body, 0, header):
                     break
                 self._track(pos, header)
                 valid_end = pos + header.size

@@ -46,6 +46,7 @@ def _lookup(ctx: RequestContext, topic: str, partition: int, timestamp: int,
     plog = ctx.broker.logs.get_log(topic, partition)
     if plog is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    plog.check_online()  # KAFKA_STORAGE_ERROR for a log taken offline by an I/O error
     if timestamp == LATEST:
         return (plog.last_stable_offset if committed else plog.log_end_offset), -1
     if timestamp in (EARLIEST, EARLIEST_LOCAL):

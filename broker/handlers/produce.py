@@ -34,6 +34,7 @@ from typing import Any
 
 from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, handler
+from pykafka_broker.broker.flusher import FlushFailed
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError, ProtocolError
 from pykafka_broker.protocol.produce import (
@@ -96,7 +97,13 @@ def handle_produce(ctx: RequestContext, body: memoryview) -> Any:
         if done.done():
             return
         failed = [r for r in f.result() if isinstance(r, BaseException)]
-        if failed:  # never acknowledge what did not reach the disk: the client retries elsewhere
+        fsyncs = [r for r in failed if isinstance(r, FlushFailed)]
+        if failed and len(fsyncs) == len(failed):  # fsyncs failed: those logs are offline
+            bad = {(r.topic, r.partition): r for r in fsyncs}
+            done.set_result([encode_produce_response(v, [ProduceTopicResult(t.name, [
+                _error(p.index, ErrorCode.KAFKA_STORAGE_ERROR, bad[(t.name, p.index)].message)
+                if (t.name, p.index) in bad else p for p in t.partitions]) for t in topics])])
+        elif failed:  # never acknowledge what did not reach the disk: the client retries elsewhere
             done.set_exception(failed[0])
         else:
             done.set_result(encoded)

@@ -30,7 +30,8 @@ async def test_flush_messages_1_makes_acks_wait_for_fsync_and_groups_requests(tm
         second = broker.flusher.after_append(a)
         _append(b, 1)
         third = broker.flusher.after_append(b)
-        assert second is not None and second is third and second is not first
+        assert second is not None and third is not None and second is not first
+        assert not second.done() and not third.done()  # both wait for the next round
         await first
         await second
         assert (a.recovery_point, b.recovery_point) == (5, 1)

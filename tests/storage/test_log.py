@@ -162,8 +162,9 @@ def test_flush_covers_rolled_segments_without_holding_fds(tmp_path: Path) -> Non
     fill(plog, 5)  # segments 0, 6, 12: two rolled since the last flush
     assert len(os.listdir("/proc/self/fd")) == before + 1
     ticket = plog.begin_flush()
-    # active .log + its 2 index files + 3 files of each of the 2 rolled segments
-    assert len(ticket.fds) == 9 and len(ticket.opened_fds) == 8
+    # active .log + its 2 index files + 3 files of each of the 2 rolled segments, the 2 producer
+    # snapshots taken at the rolls, the partition dir and (a new partition) the data dir
+    assert len(ticket.fds) == 13 and len(ticket.opened_fds) == 12
     ticket.sync()
     plog.complete_flush(ticket)
     assert plog.recovery_point == 15
