@@ -5,16 +5,31 @@ request decoded by kafka-python's schema classes and return a response object (o
 which is encoded here. ``raw=True`` handlers (Produce, Fetch: the hot paths) receive the body as a
 writable memoryview and return the encoded body as a list of buffers (or a Future of that list), or
 ``NO_RESPONSE`` (Produce with acks=0).
+
+Whose fault a failure is decides the answer (Kafka's SocketServer / KafkaApis split): a request that
+cannot be parsed — an unknown key, a negative or unserved version (except ApiVersions, which answers
+v0 with error 35), a body that does not decode, a null where the schema forbids one — raises
+ProtocolError and the connection is closed, as Kafka's ``RequestContext.parseRequest`` →
+InvalidRequestException → ``Processor.close`` does; the connection logs one rate-limited warning and no
+traceback. Any other exception from a handler is our bug: it is logged (rate-limited, with its
+traceback) and answered with UNKNOWN_SERVER_ERROR in the API's own response shape, the connection
+kept (``KafkaApis.handleError`` → ``request.getErrorResponse``), also when it fails a deferred reply.
+
+Test hook: ``PYKAFKA_BROKER_INJECT_HANDLER_FAULT=<api key>[,<api key>...]`` in the environment makes
+those handlers raise RuntimeError before running, to exercise that path over a real socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
+from pykafka_broker.broker.error_response import build_error_response
+from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.protocol import messages
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, ProtocolError
@@ -22,6 +37,10 @@ from pykafka_broker.protocol.frame import RequestHeader
 from pykafka_broker.protocol.versions import VersionRegistry
 
 log = logging.getLogger("pykafka_broker.dispatch")
+_bug_log = RateLimitedLog(log)
+
+INJECT_FAULT_ENV = "PYKAFKA_BROKER_INJECT_HANDLER_FAULT"
+_INJECTED_FAULTS = frozenset(int(k) for k in os.environ.get(INJECT_FAULT_ENV, "").split(",") if k.strip())
 
 REGISTRY = VersionRegistry()
 
@@ -89,16 +108,75 @@ def dispatch(ctx: RequestContext, body: memoryview) -> Body | asyncio.Future[Bod
     vr = REGISTRY.get(header.api_key)
     assert vr is not None
     version = header.api_version
+    if version < 0 and header.api_key != ApiKey.API_VERSIONS:
+        # Kafka: "Received request api key X with version -1 which is not enabled" -> close.
+        raise ProtocolError(f"negative version {version} of API {header.api_key}")
     if entry.raw:
         # Raw handlers check the version themselves (Produce answers v0-2 with UNSUPPORTED_VERSION).
-        return entry.fn(ctx, body)
+        # Their deferred failures (a produce whose fsync failed) still close the connection.
+        return _guarded(ctx, body, None, lambda: entry.fn(ctx, body), deferred=False)
     if not vr.accepts(version):
         if header.api_key == ApiKey.API_VERSIONS:
             return entry.fn(ctx, None)  # answers at v0 with error 35 and our ranges
         return _unsupported_version(header)
     request = messages.decode_request(header.api_key, version, body)
-    result = entry.fn(ctx, request)
-    return map_reply(result, lambda response: [messages.encode_response(header.api_key, version, response)])
+
+    def encode(response: Any) -> Body:
+        return [messages.encode_response(header.api_key, version, response)]
+    return _guarded(ctx, body, request, lambda: map_reply(entry.fn(ctx, request), encode))
+
+
+def _guarded(ctx: RequestContext, body: memoryview, request: Any, run: Callable[[], Any], *,
+             deferred: bool = True) -> Any:
+    """``run()``, with a handler bug (any exception but ProtocolError, raised now or, if ``deferred``,
+    failing its deferred reply) turned into UNKNOWN_SERVER_ERROR in the API's response shape."""
+    header = ctx.header
+    try:
+        if header.api_key in _INJECTED_FAULTS:
+            raise RuntimeError(f"fault injected into the handler of API {header.api_key} "
+                               f"({INJECT_FAULT_ENV})")
+        result = run()
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        return _bug_response(ctx, body, request, exc)
+    if not deferred or not isinstance(result, asyncio.Future):
+        return result
+    out: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def done(f: asyncio.Future[Any]) -> None:
+        if out.done():
+            return
+        if f.cancelled():
+            out.cancel()
+        elif (exc := f.exception()) is not None and not isinstance(exc, ProtocolError):
+            try:
+                out.set_result(_bug_response(ctx, body, request, exc))
+            except Exception as exc2:  # noqa: BLE001  building the error response failed: close
+                out.set_exception(exc2)
+        elif exc is not None:
+            out.set_exception(exc)
+        else:
+            out.set_result(f.result())
+    result.add_done_callback(done)
+    return out
+
+
+def _bug_response(ctx: RequestContext, body: memoryview, request: Any, exc: BaseException) -> Body:
+    header = ctx.header
+    _bug_log.error(f"handler-bug:{header.api_key}:{type(exc).__name__}",
+                   "error handling api_key=%s v%s from %s; answering UNKNOWN_SERVER_ERROR",
+                   header.api_key, header.api_version, ctx.peer, exc_info=exc)
+    if request is None:  # a raw handler: decode the request with the library to mirror it
+        try:
+            request = messages.decode_request(header.api_key, header.api_version, body)
+        except ProtocolError:
+            request = None
+    try:
+        return [build_error_response(header.api_key, header.api_version, request,
+                                     ErrorCode.UNKNOWN_SERVER_ERROR, None)]
+    except Exception as exc2:  # no error response can be built for it: close, as before
+        raise ProtocolError(f"internal error: {exc!r}") from exc2
 
 
 T = TypeVar("T")

@@ -26,6 +26,7 @@ from pykafka_broker.broker.flusher import Flusher
 from pykafka_broker.broker.group_driver import GroupDriver
 from pykafka_broker.broker.log_cleaner import LogCleaner
 from pykafka_broker.broker.log_lifecycle import LogLifecycle
+from pykafka_broker.broker.producer_expiration import ProducerExpiration
 from pykafka_broker.broker.producer_ids import ProducerIdAllocator
 from pykafka_broker.broker.topics import log_properties
 from pykafka_broker.broker.txn_driver import TxnDriver
@@ -109,6 +110,8 @@ async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
     broker.log_cleaner.start()  # compaction, when log.cleaner.enable
     broker.groups.start()
     broker.txns.start()  # markers of prepared transactions, timeouts of open ones
+    producer_expiration = ProducerExpiration(broker.config, broker.logs)
+    producer_expiration.start()  # producer.id.expiration.ms
     addrs = ", ".join(str(s.sockets[0].getsockname()[0]) for s in servers)
     print(f"pykafka-broker {__version__} listening on {broker.advertised_host}:{broker.advertised_port} "
           f"({addrs}) data-dir {Path(config.data_dir).resolve()} "
@@ -118,6 +121,7 @@ async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
     try:
         await stop.wait()
     finally:
+        producer_expiration.stop()
         await _shutdown(broker, servers)
 
 

@@ -46,6 +46,10 @@ def validate_topic_configs(configs: dict[str, str]) -> None:
             validate_value(name, value)
         except ConfigError as exc:
             raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+    if configs.get("remote.storage.enable", "false").strip().lower() == "true":
+        # LogConfig.validateRemoteStorageOnlyIfSystemEnabled: no tiered storage system here.
+        raise KafkaError(ErrorCode.INVALID_CONFIG, "Tiered Storage functionality is disabled in the broker. "
+                         "Topic cannot be configured with remote log storage.")
     min_lag = int(configs.get("min.compaction.lag.ms", TOPIC_CONFIGS["min.compaction.lag.ms"].default or 0))
     max_lag = int(configs.get("max.compaction.lag.ms", TOPIC_CONFIGS["max.compaction.lag.ms"].default or 0))
     if min_lag > max_lag:

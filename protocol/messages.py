@@ -12,6 +12,9 @@ from functools import cache
 from typing import Any
 
 from kafka.protocol.api_message import ApiMessage
+from kafka.protocol.schemas.fields.array import ArrayField
+from kafka.protocol.schemas.fields.struct import StructField
+from kafka.protocol.schemas.fields.struct_array import StructArrayField
 
 from pykafka_broker.protocol.errors import ProtocolError
 
@@ -66,10 +69,63 @@ def is_flexible(api_key: int, version: int) -> bool:
 
 
 def decode_request(api_key: int, version: int, body: memoryview) -> Any:
+    """The request decoded; ProtocolError (the peer's fault: Kafka closes the connection, see
+    RequestContext.parseRequest) when it cannot be, including a null where the schema allows none."""
+    cls = request_class(api_key)
     try:
-        return request_class(api_key).decode(body, version=version)
+        request = cls.decode(body, version=version)
     except Exception as exc:  # the library raises assorted errors on malformed input
         raise ProtocolError(f"undecodable {api_key} v{version} request: {exc!r}") from exc
+    _check_nulls(_null_plan(api_key, version), request, version)
+    return request
+
+
+# Per field present in a version: (attribute name, JSON name, ("array"|"struct", nested plan) or
+# None, nullable in this version).
+_Plan = tuple[tuple[str, str, Any, bool], ...]
+_NULLABLE_TYPES = frozenset({"string", "bytes", "records"})  # the scalar types with a null encoding
+
+
+def _plan_for(fields: Any, version: int) -> _Plan:
+    plan: list[tuple[str, str, Any, bool]] = []
+    for f in fields.values() if isinstance(fields, dict) else fields:
+        if not f.for_version_q(version) or f.tagged_field_q(version):
+            continue  # absent in this version, or tagged (optional by definition)
+        nested: Any = None
+        if isinstance(f, StructArrayField):
+            nested = ("array", _plan_for(f.fields, version))
+        elif isinstance(f, StructField):
+            nested = ("struct", _plan_for(f.fields, version))
+        elif not isinstance(f, ArrayField) and f._type_str not in _NULLABLE_TYPES:
+            continue  # ints, bools, uuids (kafka-python decodes the zero uuid as None): never null
+        plan.append((f.name, f._name, nested, f.nullable_for_version_q(version)))
+    return tuple(plan)
+
+
+@cache
+def _null_plan(api_key: int, version: int) -> _Plan:
+    return _plan_for(request_class(api_key).fields, version)
+
+
+def _check_nulls(plan: Any, obj: Any, version: int) -> None:
+    """Kafka's generated readers refuse a null where the field is not nullable ("non-nullable field
+    X was serialized as null"); kafka-python decodes it as None, which would reach a handler."""
+    for name, json_name, nested, nullable in plan:
+        value = getattr(obj, name, None)
+        if value is None:
+            if not nullable:
+                raise ProtocolError(f"non-nullable field {json_name} was serialized as null")
+            continue
+        if nested is None:
+            continue
+        kind, sub = nested
+        if not sub:
+            continue
+        if kind == "array":
+            for item in value:
+                _check_nulls(sub, item, version)
+        else:
+            _check_nulls(sub, value, version)
 
 
 def new_response(api_key: int, version: int, **fields: Any) -> Any:

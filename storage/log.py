@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import shutil
 import uuid
 from bisect import bisect_right
@@ -62,6 +63,7 @@ class PartitionLog:
         self._clock_ms = now_ms  # latest time seen, for calls that do not pass one
         self._pending_sync: list[Path] = []  # files of rolled segments (and their dir) not yet fsynced
         self._dirs_unsynced = False  # a new partition dir: its entry in the data dir needs an fsync
+        self._roll_jitter_ms = 0  # set by _new_segment (segment.jitter.ms)
         self._closed = False
         self.offline: str | None = None  # why the log stopped serving (its I/O failed)
         self._write_failing = False  # a rolled-back write failure was logged; quiet until one succeeds
@@ -70,6 +72,9 @@ class PartitionLog:
         return f"PartitionLog({self.topic}-{self.partition}, {self.log_start_offset}..{self.log_end_offset})"
 
     def _new_segment(self, base_offset: int, now_ms: int) -> LogSegment:
+        # The roll jitter of the segment made last, i.e. the active one (LogConfig.randomSegmentJitter).
+        jitter = self.config.segment_jitter_ms
+        self._roll_jitter_ms = random.randrange(min(jitter, self.config.segment_ms)) if jitter > 0 else 0
         return LogSegment(self.dir, base_offset, index_interval_bytes=self.config.index_interval_bytes,
                           max_index_bytes=self.config.segment_index_bytes, created_ms=now_ms)
 
@@ -149,7 +154,7 @@ class PartitionLog:
             final = final._replace(max_timestamp=now_ms, attributes=header.attributes | TIMESTAMP_TYPE_MASK)
         try:
             if self.active.should_roll(size, final, now_ms, self.config.segment_bytes,
-                                       self.config.segment_ms):
+                                       self.config.segment_ms - self._roll_jitter_ms):
                 self.roll(now_ms)
             patch_base_offset(batch, 0, base_offset)
             self.active.append(batch, final)

@@ -15,6 +15,7 @@ _LONG_MAX = 9223372036854775807
 class LogConfig:
     segment_bytes: int = 1073741824  # segment.bytes
     segment_ms: int = 604800000  # segment.ms
+    segment_jitter_ms: int = 0  # segment.jitter.ms
     index_interval_bytes: int = 4096  # index.interval.bytes
     segment_index_bytes: int = 10485760  # segment.index.bytes
     max_message_bytes: int = 1048588  # max.message.bytes
@@ -47,6 +48,7 @@ class LogConfig:
 _TOPIC_KEYS = {
     "segment.bytes": "segment_bytes",
     "segment.ms": "segment_ms",
+    "segment.jitter.ms": "segment_jitter_ms",
     "index.interval.bytes": "index_interval_bytes",
     "segment.index.bytes": "segment_index_bytes",
     "max.message.bytes": "max_message_bytes",

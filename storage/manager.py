@@ -25,7 +25,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,10 @@ CLEAN_SHUTDOWN_MARKER = ".kafka_cleanshutdown"
 PARTITION_METADATA = "partition.metadata"
 NODE_ID = 1
 
+
+
+class TopicCreationInProgress(Exception):
+    """Another request is creating this topic's partitions right now (try again shortly)."""
 
 
 def uuid_to_kafka(value: uuid.UUID) -> str:
@@ -102,6 +106,7 @@ class LogManager:
         self._topics_seq = self._topics_written = 0
         self._checkpoint_seq = 0  # of the last snapshot taken (on the loop)
         self._checkpoint_written = 0  # of the last snapshot written (any thread)
+        self.creating: set[str] = set()  # topics whose partition directories are being prepared
         self.cluster_id = self._load_or_create_meta()
 
     # -- meta.properties -----------------------------------------------------------------------
@@ -220,6 +225,8 @@ class LogManager:
         ``topics_snapshot()`` with ``write_topics_snapshot`` (off the loop) before answering."""
         if name in self.topics:
             raise ValueError(f"topic {name!r} already exists")
+        if name in self.creating:
+            raise TopicCreationInProgress(name)
         info = TopicInfo(name, topic_id or uuid.uuid4(), partitions, dict(configs))
         self.topics[name] = info
         self._names_by_id[info.topic_id] = name
@@ -259,6 +266,8 @@ class LogManager:
     def add_partitions(self, name: str, count: int, *, write_topics: bool = True) -> TopicInfo:
         """Grow a topic to ``count`` partitions (never shrink: the caller validates); ``write_topics``
         as for ``create_topic``."""
+        if name in self.creating:
+            raise TopicCreationInProgress(name)
         old = self.topics[name]
         info = self.topics[name] = dataclasses.replace(old, partitions=count)
         config = self.effective_config(name)
@@ -272,6 +281,64 @@ class LogManager:
         if write_topics:
             self._write_topics()
         return info
+
+    # -- creating many partitions atomically, their files off the event loop ------------------
+    # The broker reserves the name in ``creating`` (so nothing else makes directories for it),
+    # runs ``prepare_partitions`` in an executor, then on the loop either ``commit_partitions``
+    # (fast: maps and topics.json only) or, on any failure, ``discard_partitions`` off the loop.
+    # A crash before the commit leaves directories that topics.json does not name; they are
+    # replaced when a topic of that name is created again.
+
+    def config_for(self, overrides: Mapping[str, str]) -> LogConfig:
+        """The LogConfig of a topic with these overrides (the broker defaults under them)."""
+        return LogConfig.from_topic_configs({**self._defaults, **overrides})
+
+    def prepare_partitions(self, name: str, topic_id: uuid.UUID, partitions: range,
+                           config: LogConfig) -> list[PartitionLog]:
+        """Thread-safe (touches no shared state): create and open the partitions' directories. On
+        any failure everything made so far is removed and the error re-raised."""
+        info = TopicInfo(name, topic_id, 0)
+        opened: list[PartitionLog] = []
+        try:
+            for partition in partitions:
+                directory = self._partition_dir(name, partition)
+                if directory.exists():  # leftovers of a topic of the same name that was never recorded
+                    shutil.rmtree(directory)
+                opened.append(PartitionLog.open(directory, name, partition, config, recovery_point=0,
+                                                now_ms=self.now_ms))
+                self._write_partition_metadata(info, partition, sync=False)
+        except BaseException:
+            self.discard_partitions(opened, [self._partition_dir(name, p) for p in partitions])
+            raise
+        return opened
+
+    def commit_partitions(self, info: TopicInfo, prepared: list[PartitionLog]) -> None:
+        """On the loop: make ``info`` (a new topic, or a grown one) and its prepared logs live and
+        persist topics.json; if that write fails nothing is changed and the error is raised."""
+        old = self.topics.get(info.name)
+        self.topics[info.name] = info
+        try:
+            self._write_topics()
+        except BaseException:
+            if old is None:
+                del self.topics[info.name]
+            else:
+                self.topics[info.name] = old
+            raise
+        self._names_by_id[info.topic_id] = info.name
+        for plog in prepared:
+            self.logs[(plog.topic, plog.partition)] = plog
+
+    @staticmethod
+    def discard_partitions(prepared: list[PartitionLog], directories: Sequence[Path] = ()) -> None:
+        """Close prepared logs and remove their directories (and any of ``directories``)."""
+        for plog in prepared:
+            try:
+                plog.delete(remove_files=True)
+            except OSError as exc:
+                log.warning("could not remove %s: %s", plog.dir, exc)
+        for directory in directories:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def delete_topic(self, name: str, *, remove_files: bool = True) -> list[Path]:
         """Forget the topic and rename its partition directories to ``*-delete``; they are removed

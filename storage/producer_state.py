@@ -68,6 +68,9 @@ class ProducerEntry:
     batches: deque[BatchMetadata] = field(default_factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN))
     coordinator_epoch: int = -1  # of the last end-transaction marker
     current_txn_first_offset: int = -1  # -1: no transaction open
+    # Timestamp of its last batch or marker (ProducerStateEntry.lastTimestamp), for expiration. Not in
+    # the snapshot: after a restart it is the last retained batch's, or -1 when none is.
+    last_timestamp: int = -1
 
     @property
     def last_seq(self) -> int:
@@ -177,6 +180,7 @@ class ProducerStateManager:
             # (ProducerStateEntry.maybeUpdateProducerEpoch); an open transaction stays open.
             entry.epoch = header.producer_epoch
             entry.batches.clear()
+        entry.last_timestamp = header.max_timestamp
         if header.is_control:
             return None if marker is None else self._complete(entry, header.base_offset, marker)
         if header.is_transactional and entry.current_txn_first_offset < 0:
@@ -199,6 +203,17 @@ class ProducerStateManager:
         # past the marker.
         lso = min(self.ongoing.values(), default=offset + 1)
         return CompletedTxn(entry.producer_id, first, offset, not marker.committed, lso)
+
+    def remove_expired(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget producers idle for ``producer.id.expiration.ms``, as Kafka's
+        ProducerStateManager.removeExpiredProducers: no open transaction, and ``now`` at least
+        ``expiration_ms`` past the timestamp of its last batch. The number removed; a removed
+        producer's next batch is accepted with any sequence (KIP-360)."""
+        expired = [pid for pid, e in self.producers.items()
+                   if e.current_txn_first_offset < 0 and now_ms - e.last_timestamp >= expiration_ms]
+        for pid in expired:
+            del self.producers[pid]
+        return len(expired)
 
     def first_unstable_offset(self) -> int | None:
         """First offset of the earliest open transaction, None when none is open."""
@@ -284,6 +299,8 @@ def _decode(data: bytes) -> dict[int, ProducerEntry]:
         for _ in range(nbatches):
             entry.batches.append(BatchMetadata(*_BATCH.unpack_from(payload, pos)))
             pos += _BATCH.size
+        if entry.batches:
+            entry.last_timestamp = entry.batches[-1].max_timestamp
         producers[pid] = entry
     if pos != len(payload):
         raise CorruptSnapshotError("trailing bytes")

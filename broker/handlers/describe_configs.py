@@ -12,7 +12,9 @@ cluster-wide dynamic defaults: only those that are set, each with just its
 DYNAMIC_DEFAULT_BROKER_CONFIG synonyms (ConfigHelper). ``configuration_keys`` filters (null or
 empty: all); ``include_synonyms`` adds the synonyms in Kafka's priority order (every layer's set
 synonyms, highest layer first, then the defaults); v3+ carries the config type
-(KIP-569) and, when ``include_documentation``, a short description. Configs are sorted by name.
+(KIP-569) and, when ``include_documentation``, a short description — for a config that has no
+effect here, "Not used by this single-node broker: <why>" (config_defs.NOT_USED). Configs are
+sorted by name.
 Not served: BROKER_LOGGER (8), CLIENT_METRICS (16), GROUP (32) and unknown types answer
 INVALID_REQUEST for that resource. No config is sensitive (there are no passwords here).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pykafka_broker.broker.config_audit import documentation
 from pykafka_broker.broker.config_defs import BROKER_CONFIGS, TOPIC_CONFIGS, ConfigDef
 from pykafka_broker.broker.dispatch import RequestContext, handler
 from pykafka_broker.broker.topics import (
@@ -151,4 +154,4 @@ def _config(cls: Any, version: int, req: Any, entry: Entry) -> Any:
         synonyms=[nested.DescribeConfigsSynonym(name=n, value=v, source=s) for n, v, s in synonyms]
         if req.include_synonyms else [],
         config_type=cd.type_code,
-        documentation=cd.doc if version >= 3 and req.include_documentation else None)
+        documentation=documentation(cd) if version >= 3 and req.include_documentation else None)

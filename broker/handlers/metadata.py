@@ -18,6 +18,7 @@ from pykafka_broker.broker.topics import INTERNAL_TOPICS, validate_topic_name
 from pykafka_broker.protocol import messages
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
+from pykafka_broker.storage.manager import TopicCreationInProgress
 
 ZERO_UUID = uuid.UUID(int=0)
 
@@ -68,7 +69,10 @@ def _topic_entry(ctx: RequestContext, cls: Any, name: str | None, allow_auto: bo
         else:
             if allow_auto and broker.config.get_bool("auto.create.topics.enable") \
                     and name not in INTERNAL_TOPICS:
-                info = broker.logs.create_topic(name, broker.config.get_int("num.partitions"), {})
+                try:
+                    info = broker.logs.create_topic(name, broker.config.get_int("num.partitions"), {})
+                except TopicCreationInProgress:  # a CreateTopics of this name is running
+                    error = ErrorCode.LEADER_NOT_AVAILABLE
         if info is None:
             return cls.MetadataResponseTopic(error_code=int(error), name=name, topic_id=ZERO_UUID,
                                              is_internal=False, partitions=[], authorized_operations=None)

@@ -8,92 +8,33 @@ acknowledged before it are intact.
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kafka.protocol.admin import CreateTopicsRequest, CreateTopicsResponse
+from kafka.protocol.admin import (
+    CreateTopicsRequest,
+    CreateTopicsResponse,
+    DescribeConfigsRequest,
+    DescribeConfigsResponse,
+)
 from kafka.protocol.consumer import FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
+from kafka_wire import TIMEOUT, Wire
+from waiting import wait_until
 
 MAX_REQUEST = 1000  # socket.request.max.bytes for these brokers
 SEED_TOPIC = "seed"
 SEED = [(b"k%d" % i, b"acknowledged-%d" % i) for i in range(3)]
-TIMEOUT = 10.0
 
 # Versions used for the raw requests (all served by the broker, all known to kafka-python).
 PRODUCE_V, FETCH_V, LIST_OFFSETS_V, CREATE_TOPICS_V, API_VERSIONS_V = 9, 12, 7, 7, 3
-
-
-class Wire:
-    """A blocking Kafka connection speaking through kafka-python's message classes."""
-
-    def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
-        self.correlation_id = 0
-
-    def __enter__(self) -> Wire:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.sock.close()
-
-    @property
-    def local_address(self) -> str:
-        host, port = self.sock.getsockname()[:2]
-        return f"{host}:{port}"
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read_frame(self) -> bytes:
-        size = struct.unpack(">i", self._read_exactly(4))[0]
-        return self._read_exactly(size)
-
-    def _read_exactly(self, n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("closed by the broker")
-            buf += chunk
-        return bytes(buf)
-
-    def request(self, req: Any, response_cls: Any, version: int) -> Any:
-        self.correlation_id += 1
-        req.with_header(correlation_id=self.correlation_id, client_id="bad-input-test")
-        self.send_raw(bytes(req.encode(version=version, header=True, framed=True)))
-        frame = self.read_frame()
-        (corr,) = struct.unpack_from(">i", frame)
-        assert corr == self.correlation_id
-        pos = 4
-        # Response header v1 (flexible versions) ends with empty tagged fields; ApiVersions is always v0.
-        if response_cls is not ApiVersionsResponse and response_cls.flexible_version_q(version):
-            assert frame[pos] == 0, "unexpected tagged fields in the response header"
-            pos += 1
-        return response_cls.decode(frame[pos:], version=version)
-
-    def assert_closed_by_peer(self) -> None:
-        """The broker closes this connection: EOF or reset within the deadline, and no response."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                data = self.sock.recv(65536)
-            except (ConnectionResetError, BrokenPipeError):
-                return
-            except TimeoutError:
-                continue
-            assert not data, f"expected the connection to be closed, got {data[:64]!r}"
-            return
-        raise AssertionError("the broker did not close the connection")
 
 
 # --- request builders ------------------------------------------------------------------------
@@ -321,3 +262,72 @@ def test_fetch_beyond_log_end_is_offset_out_of_range(seeded: Any) -> None:
         error, records = fetch(w, SEED_TOPIC, len(SEED))  # exactly the log end: empty, no error
         assert error == 0 and records == []
     assert_healthy(seeded)
+
+
+# --- requests that do not parse: null arrays, negative versions (Kafka closes the connection) ----
+
+def _framed(api_key: int, version: int, body: bytes, flexible: bool) -> bytes:
+    head = request_header(api_key, version) + (b"\x00" if flexible else b"")
+    return struct.pack(">i", len(head) + len(body)) + head + body
+
+
+NULL_ARRAY, NULL_COMPACT = struct.pack(">i", -1), b"\x00"  # int32 -1; compact-array length 0 = null
+NULL_ARRAY_REQUESTS = {
+    "ListOffsets v5": (2, 5, struct.pack(">ib", -1, 0) + NULL_ARRAY, False),
+    "ListOffsets v7": (2, 7, struct.pack(">ib", -1, 0) + NULL_COMPACT + b"\x00", True),
+    "DescribeConfigs v1": (32, 1, NULL_ARRAY + b"\x00", False),
+    "DescribeConfigs v4": (32, 4, NULL_COMPACT + b"\x00\x00\x00", True),
+    "CreatePartitions v1": (37, 1, NULL_ARRAY + struct.pack(">ib", 1000, 0), False),
+    "CreatePartitions v3": (37, 3, NULL_COMPACT + struct.pack(">ib", 1000, 0) + b"\x00", True),
+    "CreateTopics v4": (19, 4, NULL_ARRAY + struct.pack(">ib", 1000, 0), False),
+    "CreateTopics v7": (19, 7, NULL_COMPACT + struct.pack(">ib", 1000, 0) + b"\x00", True),
+}
+
+
+def assert_no_traceback(b: Any) -> None:
+    assert "Traceback" not in b.log_text(), b.log_text()[-3000:]
+
+
+@pytest.mark.parametrize("name", list(NULL_ARRAY_REQUESTS))
+def test_null_array_where_the_schema_forbids_it_closes_without_traceback(seeded: Any, name: str) -> None:
+    api_key, version, body, flexible = NULL_ARRAY_REQUESTS[name]
+    with Wire(seeded.bootstrap) as w:
+        w.send_raw(_framed(api_key, version, body, flexible))
+        w.assert_closed_by_peer()
+    assert_healthy(seeded)
+    wait_until(lambda: "non-nullable field" in seeded.log_text())
+    assert_no_traceback(seeded)
+
+
+@pytest.mark.parametrize("api_key", [0, 1, 2, 3, 19, 32, 37])
+def test_negative_api_version_closes_without_traceback(seeded: Any, api_key: int) -> None:
+    with Wire(seeded.bootstrap) as w:
+        w.send_raw(_framed(api_key, -1, b"", False))
+        w.assert_closed_by_peer()
+    assert_healthy(seeded)
+    wait_until(lambda: "negative version -1" in seeded.log_text())
+    assert_no_traceback(seeded)
+
+
+def test_handler_bug_answers_unknown_server_error_and_keeps_the_connection(
+        broker_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYKAFKA_BROKER_INJECT_HANDLER_FAULT", "32,2")  # DescribeConfigs, ListOffsets
+    b = broker_factory("auto.create.topics.enable=false")
+    with Wire(b.bootstrap) as w:
+        assert create_topic(w, SEED_TOPIC) == 0
+        resource = DescribeConfigsRequest.DescribeConfigsResource
+        resp = w.request(DescribeConfigsRequest(resources=[
+            resource(resource_type=2, resource_name=SEED_TOPIC, configuration_keys=None)],
+            include_synonyms=False, include_documentation=False), DescribeConfigsResponse, 4)
+        [result] = resp.results
+        assert (result.error_code, result.resource_name, result.configs) == (-1, SEED_TOPIC, [])
+        lt = ListOffsetsRequest.ListOffsetsTopic
+        resp = w.request(ListOffsetsRequest(replica_id=-1, isolation_level=0, topics=[
+            lt(name=SEED_TOPIC, partitions=[lt.ListOffsetsPartition(partition_index=0, timestamp=-1)])]),
+            ListOffsetsResponse, LIST_OFFSETS_V)
+        [p] = resp.topics[0].partitions
+        assert (resp.topics[0].name, p.partition_index, p.error_code) == (SEED_TOPIC, 0, -1)
+        # Same connection, next request: still served.
+        assert w.request(ApiVersionsRequest(client_software_name="t", client_software_version="1"),
+                         ApiVersionsResponse, API_VERSIONS_V).error_code == 0
+    assert "answering UNKNOWN_SERVER_ERROR" in b.log_text()

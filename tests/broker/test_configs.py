@@ -135,6 +135,8 @@ def test_canonical_values():
      "partitionId:brokerId pairs, such as 0:1,1:1"),
     ({"min.compaction.lag.ms": "10", "max.compaction.lag.ms": "5"},
      "conflict topic config setting min.compaction.lag.ms (10) > max.compaction.lag.ms (5)"),
+    ({"remote.storage.enable": "TRUE"}, "Tiered Storage functionality is disabled in the broker. Topic "
+                                        "cannot be configured with remote log storage."),
 ])
 def test_validate_topic_configs_rejects(configs: dict[str, str], message: str):
     with pytest.raises(KafkaError) as info:
@@ -323,3 +325,19 @@ def test_every_version_encodes(version: int):
         ("log.retention.hours", "168", DEFAULT_CONFIG)])
     if version >= 3:  # config_type and documentation exist from v3 (KIP-569)
         assert (ret.config_type, ret.documentation) == (5, TOPIC_CONFIGS["retention.ms"].doc)
+
+
+def test_documentation_says_which_configs_are_not_used():
+    broker = make_broker(topics={"t": {}})
+    topic, node = describe(broker, [(TOPIC, "t", ["preallocate", "retention.ms", "segment.jitter.ms"]),
+                                    (BROKER, "1", ["num.io.threads", "log.retention.hours"])],
+                           version=4, docs=True).results
+    docs = {c.name: c.documentation for c in [*topic.configs, *node.configs]}
+    assert docs["preallocate"] == ("Preallocate segment files. Not used by this single-node broker: segment "
+                                   "files grow as they are written; nothing is preallocated.")
+    assert docs["num.io.threads"].startswith("Threads processing requests. Not used by this single-node "
+                                             "broker: ")
+    for in_effect in ("retention.ms", "segment.jitter.ms", "log.retention.hours"):
+        assert "Not used" not in docs[in_effect], in_effect
+    [topic] = describe(broker, [(TOPIC, "t", ["preallocate"])], version=4, docs=False).results
+    assert topic.configs[0].documentation is None
