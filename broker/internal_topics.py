@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.protocol.records import BatchHeader, build_batch, iter_batches, read_batch_header
 
 if TYPE_CHECKING:

@@ -85,11 +85,6 @@ def commit_records(
     return tuple(results), records
 
 
-def failed_commit(topics: Mapping[str, Sequence[tuple[int, int, int, str | None]]],
-                  error: ErrorCode) -> tuple[TopicErrors, ...]:
-    return tuple(TopicErrors(t, tuple(PartitionError(p[0], error) for p in ps)) for t, ps in topics.items())
-
-
 def _fetched(partition: int, value: OffsetAndMetadata | None) -> FetchedOffset:
     if value is None:
         return FetchedOffset(partition, -1, -1, NO_METADATA)

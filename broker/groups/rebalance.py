@@ -188,11 +188,11 @@ class Rebalancer:
     # -- timers --------------------------------------------------------------------------------
 
     def on_timer(self, fx: Effects, key: TimerKey) -> None:
-        group = self.groups.get(key.group_id)
+        group = self.groups.get(key.key)
         if group is None or group.state is S.DEAD:
             return
         if key.kind == HEARTBEAT:
-            self._expire_heartbeat(fx, group, key.member_id)
+            self._expire_heartbeat(fx, group, key.member)
         elif key.kind == JOIN and group.state is S.PREPARING_REBALANCE:
             if group.initial_delay is not None:
                 self._try_complete_initial_rebalance(fx, group)

@@ -10,7 +10,8 @@ import pytest
 
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.context import Broker
-from pykafka_broker.broker.group_driver import OFFSETS_TOPIC, java_string_hash, partition_for
+from pykafka_broker.broker.coordinator.runtime import java_string_hash, partition_for
+from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
 from pykafka_broker.broker.groups import (
     DescribeGroups,
     Heartbeat,

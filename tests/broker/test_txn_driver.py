@@ -187,9 +187,9 @@ async def test_restart_replays_state_and_pending_offsets_then_timeout_aborts(tmp
         assert [t.transactional_id for t in listed.transactions] == ["tx"]
         assert listed.unknown_state_filters == ("Bogus",)
         # The timeout fires (driven through the coordinator's timer with a clock past the deadline).
-        (key,) = [k for k in broker.txns.pending_timers() if k.transactional_id == "tx"]
+        (key,) = [k for k in broker.txns.pending_timers() if k.key == "tx"]
         deadline = broker.txns.coordinator.pending_timers()[key]
-        broker.txns._fire(deadline, key)
+        broker.txns.runtime.fire(deadline, key)
         plog = broker.logs.get_log(TOPIC, 0)
         assert plog is not None and plog.last_stable_offset == plog.log_end_offset
         last = batches(broker, TOPIC, 0)[-1]
@@ -211,7 +211,7 @@ async def test_restart_replays_state_and_pending_offsets_then_timeout_aborts(tmp
         ).transactions
         assert described[0].state == "CompleteAbort"
         assert (await fetched(broker, require_stable=True)).offset == -1
-        assert not [k for k in broker.txns.pending_timers() if k.transactional_id == "tx"]
+        assert not [k for k in broker.txns.pending_timers() if k.key == "tx"]
     finally:
         close(broker)
 

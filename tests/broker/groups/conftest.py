@@ -32,8 +32,12 @@ class Harness:
         self.log: list[tuple[bytes, bytes | None]] = []
         self.replies: dict[int, Reply] = {}
 
-    def apply(self, result: CoordinatorResult[Any]) -> CoordinatorResult[Any]:
+    def apply(self, result: CoordinatorResult[Any], producer_id: int = -1) -> CoordinatorResult[Any]:
+        """Play the runtime: the records are durable at once, so they are replayed now."""
         self.log.extend(result.records)
+        if result.replay:
+            for key, value in result.records:
+                self.coord.replay(key, value, producer_id)
         for handle, reply in result.completed:
             assert handle not in self.replies, "a parked request was answered twice"
             self.replies[handle] = reply

@@ -40,7 +40,7 @@ class Harness:
 
     def apply(self, result: CoordinatorResult[Any]) -> CoordinatorResult[Any]:
         self.log.extend(result.records)
-        self.markers.extend(result.markers)
+        self.markers.extend(result.actions)
         return result
 
     def advance(self, ms: int) -> None:
