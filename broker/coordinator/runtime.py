@@ -65,7 +65,6 @@ log = logging.getLogger("pykafka_broker.coordinator")
 E = ErrorCode
 CONTROL_TYPE_COMMIT = 1  # control record key: int16 version, int16 type (0 ABORT, 1 COMMIT)
 RETRY_BACKOFF_MS = 500
-Req = TypeVar("Req", bound=FailsWith[Any])
 T = TypeVar("T")
 Producer = tuple[int, int]  # (producer id, epoch): append the records as that producer's transactional batch
 AppendFn = Callable[["PartitionLog", list[Record], int, "Producer | None"], "asyncio.Future[None] | None"]
@@ -268,17 +267,18 @@ class CoordinatorRuntime:
 
     # -- operations ----------------------------------------------------------------------------
 
-    def write(self, op: Callable[[int, Req], CoordinatorResult[T]], req: Req,
+    def write(self, op: Callable[[int, Any], CoordinatorResult[T]], req: FailsWith[T],
               producer: Producer | None = None) -> T | asyncio.Future[T]:
         """Run a write: its response once the records are durable, or its error response."""
         if self.loading:
-            return req.error_response(E.COORDINATOR_LOAD_IN_PROGRESS)  # type: ignore[no-any-return]
-        return self.submit(op(now_ms(), req), req, producer)  # type: ignore[return-value]
+            return req.error_response(E.COORDINATOR_LOAD_IN_PROGRESS)
+        return self.submit(op(now_ms(), req), req, producer)  # type: ignore[no-any-return]
 
-    def read(self, op: Callable[[int, Req], CoordinatorResult[T]], req: Req) -> T:
+    def read(self, op: Callable[[int, Any], CoordinatorResult[T]],
+             req: FailsWith[T]) -> T:  # type: ignore[type-var]
         """Run a read against the committed state."""
         if self.loading:
-            return req.error_response(E.COORDINATOR_LOAD_IN_PROGRESS)  # type: ignore[no-any-return]
+            return req.error_response(E.COORDINATOR_LOAD_IN_PROGRESS)
         result = op(now_ms(), req)
         assert not result.records and result.response is not None, "a read wrote"
         return result.response
