@@ -16,20 +16,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from pykafka_broker.broker.coordinator.result import R, TimerTable
-from pykafka_broker.broker.groups import offsets as off
-from pykafka_broker.broker.groups import records as rec
-from pykafka_broker.broker.groups.api import (
+from pykafka_broker.broker.coordinator.result import (
     EXPIRATION,
     EXPIRATION_KEY,
     CoordinatorResult,
+    Effects,
+    R,
+    TimerKey,
+    TimerTable,
+)
+from pykafka_broker.broker.groups import offsets as off
+from pykafka_broker.broker.groups import records as rec
+from pykafka_broker.broker.groups.api import (
     DeleteGroups,
     DeleteGroupsResponse,
     DescribedGroup,
     DescribedMember,
     DescribeGroups,
     DescribeGroupsResponse,
-    Effects,
     GroupConfig,
     Heartbeat,
     HeartbeatResponse,
@@ -49,7 +53,6 @@ from pykafka_broker.broker.groups.api import (
     OffsetFetchResponse,
     SyncGroup,
     SyncGroupResponse,
-    TimerKey,
     TxnOffsetCommit,
 )
 from pykafka_broker.broker.groups.membership import Membership

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from pykafka_broker.broker.coordinator.result import Record
 from pykafka_broker.broker.groups import records as rec
 from pykafka_broker.broker.groups.api import (
     FetchedOffset,
     FetchedTopic,
     PartitionError,
-    Record,
     TopicErrors,
 )
 from pykafka_broker.broker.groups.records import OffsetAndMetadata

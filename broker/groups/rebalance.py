@@ -8,18 +8,16 @@ The request entry points (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) live in `
 
 from __future__ import annotations
 
+from pykafka_broker.broker.coordinator.result import Effects, Record, TimerKey
 from pykafka_broker.broker.groups import records as rec
 from pykafka_broker.broker.groups.api import (
     HEARTBEAT,
     JOIN,
     SYNC,
-    Effects,
     GroupConfig,
     JoinGroupMember,
     JoinGroupResponse,
-    Record,
     SyncGroupResponse,
-    TimerKey,
 )
 from pykafka_broker.broker.groups.state import ClassicGroup, GroupState, Member
 from pykafka_broker.protocol.errors import ErrorCode

@@ -14,14 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pykafka_broker.broker.coordinator.result import (  # noqa: F401  (re-exported for the txn modules)
-    EXPIRATION,
-    EXPIRATION_KEY,
-    CoordinatorResult,
-    Effects,
-    Record,
-    TimerKey,
-)
 from pykafka_broker.broker.coordinator.result import int_property as get
 from pykafka_broker.broker.txn.state import TopicPartition
 from pykafka_broker.protocol.errors import ErrorCode

@@ -18,22 +18,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pykafka_broker.broker.coordinator.result import R, TimerTable
-from pykafka_broker.broker.txn import records as rec
-from pykafka_broker.broker.txn.api import (
+from pykafka_broker.broker.coordinator.result import (
     EXPIRATION,
     EXPIRATION_KEY,
+    CoordinatorResult,
+    Effects,
+    R,
+    TimerKey,
+    TimerTable,
+)
+from pykafka_broker.broker.txn import records as rec
+from pykafka_broker.broker.txn.api import (
     OFFSETS_TOPIC,
     TIMEOUT,
     AddOffsetsToTxn,
     AddOffsetsToTxnResponse,
     AddPartitionsToTxn,
     AddPartitionsToTxnResponse,
-    CoordinatorResult,
     DescribedTransaction,
     DescribeTransactions,
     DescribeTransactionsResponse,
-    Effects,
     EndTxn,
     EndTxnResponse,
     InitProducerId,
@@ -42,7 +46,6 @@ from pykafka_broker.broker.txn.api import (
     ListTransactions,
     ListTransactionsResponse,
     PartitionResult,
-    TimerKey,
     TxnConfig,
     TxnOffsetCommitCheck,
     WriteMarkers,

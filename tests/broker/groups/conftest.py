@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pykafka_broker.broker.coordinator.result import CoordinatorResult
 from pykafka_broker.broker.groups import (
     GroupConfig,
     GroupCoordinator,
@@ -17,7 +18,7 @@ from pykafka_broker.broker.groups import (
     OffsetCommit,
     SyncGroup,
 )
-from pykafka_broker.broker.groups.api import CoordinatorResult, Reply
+from pykafka_broker.broker.groups.api import Reply
 from pykafka_broker.broker.groups.records import encode_subscription
 from pykafka_broker.protocol.errors import ErrorCode
 
