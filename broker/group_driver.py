@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pykafka_broker.broker.coordinator.result import TimerKey
-from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime, InternalTopic
+from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime
+from pykafka_broker.broker.coordinator.topic import InternalTopic
 from pykafka_broker.broker.groups import GroupConfig, GroupCoordinator
 from pykafka_broker.broker.groups.api import JoinGroupResponse, SyncGroupResponse
 

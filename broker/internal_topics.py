@@ -1,10 +1,10 @@
-"""What the coordinator drivers share: reading an internal topic back at startup, appending keyed
-records to it, and keyed timers on the event loop.
+"""The I/O the coordinator runtime (broker/coordinator/runtime.py) does on an internal topic: reading
+it back at startup, appending keyed records to it, and keyed timers on the event loop.
 
-``__consumer_offsets`` (group_driver.py) and ``__transaction_state`` (txn_driver.py) are both
-compacted logs of keyed records, replayed from the log start when the broker starts and appended to
-before a coordinator's reply is sent. Coordinator timers are keyed data (Kafka's ``CoordinatorTimer``):
-scheduling a key again replaces its deadline.
+``__consumer_offsets`` and ``__transaction_state`` are both compacted logs of keyed records, replayed
+from the log start when the broker starts and appended to before a coordinator's reply is sent.
+Coordinator timers are keyed data (Kafka's ``CoordinatorTimer``): scheduling a key again replaces its
+deadline.
 """
 
 from __future__ import annotations

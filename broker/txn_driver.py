@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.coordinator.result import TimerKey
-from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime, InternalTopic
+from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime
+from pykafka_broker.broker.coordinator.topic import InternalTopic
 from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
 from pykafka_broker.broker.txn import TransactionCoordinator, TxnConfig, TxnOffsetCommitCheck, WriteMarkers
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError

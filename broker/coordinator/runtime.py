@@ -48,6 +48,7 @@ from pykafka_broker.broker.coordinator.result import (
     TimerKey,
     TimerTable,
 )
+from pykafka_broker.broker.coordinator.topic import InternalTopic, partition_for
 from pykafka_broker.broker.internal_topics import KeyedTimers, append_records, read_batches
 from pykafka_broker.protocol.binary import RecordFormatError
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
@@ -95,21 +96,6 @@ def append_error(exc: BaseException) -> ErrorCode:
     return _APPEND_ERRORS.get(code, code)
 
 
-def java_string_hash(text: str) -> int:
-    """Java's ``String.hashCode``: 31-polynomial over UTF-16 code units, as a signed 32-bit int."""
-    h = 0
-    raw = text.encode("utf-16-be", "surrogatepass")
-    for i in range(0, len(raw), 2):
-        h = (31 * h + (raw[i] << 8 | raw[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-def partition_for(owner: str, partitions: int) -> int:
-    """Kafka's ``Utils.abs(id.hashCode()) % partitions`` (``Utils.abs(MIN_VALUE)`` is 0)."""
-    h = java_string_hash(owner)
-    return (0 if h == -(1 << 31) else abs(h)) % partitions
-
-
 class StateMachine(Protocol):
     """What the runtime needs from a coordinator (Kafka's ``CoordinatorShard``)."""
 
@@ -127,15 +113,6 @@ class StateMachine(Protocol):
     def on_loaded(self, now_ms: int) -> CoordinatorResult[None]: ...
 
     def fire_timer(self, now_ms: int, key: TimerKey) -> CoordinatorResult[None]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class InternalTopic:
-    """A coordinator's compacted topic: created on first use with these properties' values."""
-
-    name: str
-    partitions_property: str  # e.g. offsets.topic.num.partitions
-    segment_bytes_property: str  # e.g. offsets.topic.segment.bytes
 
 
 @dataclass(slots=True, eq=False)

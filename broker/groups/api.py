@@ -67,7 +67,7 @@ class JoinGroup:
     api_version: int = 9
 
     def error_response(self, code: ErrorCode) -> JoinGroupResponse:
-        return JoinGroupResponse(code, self.member_id)
+        return JoinGroupResponse(code)  # GroupCoordinatorService sets only the error code
 
 
 @dataclass(frozen=True, slots=True)

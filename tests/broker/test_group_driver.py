@@ -9,7 +9,7 @@ import pytest
 from driver_harness import WAIT_S, close, opened, settle
 
 from pykafka_broker.broker.context import Broker
-from pykafka_broker.broker.coordinator.runtime import java_string_hash, partition_for
+from pykafka_broker.broker.coordinator.topic import java_string_hash, partition_for
 from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
 from pykafka_broker.broker.groups import (
     DescribeGroups,
