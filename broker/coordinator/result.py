@@ -28,6 +28,7 @@ from pykafka_broker.protocol.errors import ErrorCode
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 Record = tuple[bytes, bytes | None]
 
 
@@ -100,19 +101,21 @@ class Effects:
     def complete(self, handle: int, reply: Any) -> None:
         self.completed.append((handle, reply))
 
-    def keep(self, table: MutableMapping[K, Any], key: K) -> None:
+    def keep(self, table: MutableMapping[K, V], key: K,
+             snapshot: Callable[[V], V] = copy.deepcopy) -> None:
         """Snapshot ``table[key]`` (absent too) before this call changes it, so a failed append can put
-        it back. Once per entry per call; call it before the first change."""
+        it back. Once per entry per call; call it before the first change. ``snapshot`` copies an entry
+        (a cheaper copy than ``deepcopy`` where the entry's type knows what it mutates)."""
         if (id(table), key) in self._kept:
             return
         self._kept.add((id(table), key))
-        present = key in table
-        old = copy.deepcopy(table[key]) if present else None
+        if key in table:
+            old = snapshot(table[key])
 
-        def restore() -> None:
-            if present:
+            def restore() -> None:
                 table[key] = old
-            else:
+        else:
+            def restore() -> None:
                 table.pop(key, None)
         self.undo.append(restore)
 

@@ -114,7 +114,7 @@ class GroupCoordinator:
     def _membership_effects(self, now_ms: int, group_id: str) -> Effects:
         """Effects of a call that changes ``group_id``'s membership in memory (undone on a failed append)."""
         fx = Effects(now_ms, replay=False)
-        fx.keep(self.groups, group_id)
+        fx.keep(self.groups, group_id, ClassicGroup.snapshot)
         return fx
 
     # -- offsets -------------------------------------------------------------------------------
@@ -161,7 +161,7 @@ class GroupCoordinator:
 
     def _simple_group(self, fx: Effects, group_id: str) -> ClassicGroup:
         """A consumer without group management (or the admin client) commits: a "simple" group."""
-        fx.keep(self.groups, group_id)
+        fx.keep(self.groups, group_id, ClassicGroup.snapshot)
         group = self.groups[group_id] = ClassicGroup(group_id, S.EMPTY, fx.now_ms)
         return group
 
