@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from driver_harness import close, opened, settle
+from driver_harness import WAIT_S, close, opened, settle
 
 from pykafka_broker.broker.context import Broker
 from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime, append_error
@@ -27,10 +27,14 @@ TOPIC = "orders"
 class FailingAppend:
     """Stands in for the runtime's append: raises ``exc`` (nothing reaches the log) while armed."""
 
-    def __init__(self, runtime: CoordinatorRuntime, exc: BaseException) -> None:
+    def __init__(self, runtime: CoordinatorRuntime, exc: BaseException, armed: bool = True) -> None:
         self.runtime, self.exc, self.real = runtime, exc, runtime.append
         self.calls = 0
-        runtime.append = self
+        if armed:
+            self.arm()
+
+    def arm(self) -> None:
+        self.runtime.append = self
 
     def __call__(self, *args: Any) -> Any:
         self.calls += 1
@@ -219,5 +223,58 @@ async def test_requests_during_replay_get_load_in_progress(tmp_path: Path) -> No
             E.NONE, init.producer_id, init.producer_epoch + 1)
         txns.stop()
         groups.stop()
+    finally:
+        close(broker)
+
+
+async def open_txn(broker: Broker, timeout_ms: int = 60_000) -> tuple[int, int]:
+    broker.logs.create_topic(TOPIC, 3, {})
+    init = await settle(broker.txns.init_producer_id(InitProducerId("tx", timeout_ms)))
+    added = await settle(broker.txns.add_partitions(
+        AddPartitionsToTxn("tx", init.producer_id, init.producer_epoch, [(TOPIC, 0)])))
+    assert added.results[0].error_code is E.NONE
+    return init.producer_id, init.producer_epoch
+
+
+async def test_failed_prepare_fsync_writes_no_marker(tmp_path: Path) -> None:
+    broker = opened(tmp_path, **{"log.flush.interval.messages": "1"})
+    try:
+        pid, epoch = await open_txn(broker)
+        runtime = broker.txns.runtime
+        real = runtime.append
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def append_then_fail_flush(*args: Any) -> asyncio.Future[None]:
+            real(*args)
+            return gate
+        runtime.append = append_then_fail_flush
+        ended = broker.txns.end_txn(EndTxn("tx", pid, epoch, True))
+        assert isinstance(ended, asyncio.Future)
+        gate.set_exception(OSError("injected fsync error"))
+        assert (await settle(ended)).error_code is E.NOT_COORDINATOR
+        assert batches(broker, TOPIC, 0) == []
+        assert broker.txns.coordinator.txns["tx"].state.name == "ONGOING"
+    finally:
+        close(broker)
+
+
+async def test_timer_whose_write_fails_is_retried(tmp_path: Path) -> None:
+    broker = opened(tmp_path)
+    try:
+        failing = FailingAppend(broker.txns.runtime, OSError("injected"), armed=False)
+        pid, epoch = await open_txn(broker, timeout_ms=300)
+        failing.arm()  # from now on the timeout's abort cannot be written
+
+        async def until(done: Any) -> None:
+            while not done():
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(until(lambda: failing.calls >= 1), WAIT_S)
+        assert broker.txns.coordinator.txns["tx"].state.name == "ONGOING"
+        assert [k for k in broker.txns.pending_timers() if k.key == "tx"]  # re-armed after the back-off
+        failing.disarm()
+        await asyncio.wait_for(
+            until(lambda: broker.txns.coordinator.txns["tx"].state.name == "COMPLETE_ABORT"), WAIT_S)
+        (marker,) = batches(broker, TOPIC, 0)
+        assert marker.is_control and marker.producer_epoch == epoch + 1  # the zombie is fenced
     finally:
         close(broker)
