@@ -1,11 +1,16 @@
-"""The broker's shared state, owned by the one event loop (no locks)."""
+"""The broker's shared state, owned by the one event loop (no locks), and the interface handlers see.
+
+``BrokerServices`` is what a request handler may use (``RequestContext.broker``); ``Broker`` is the one
+implementation, built by ``server.open_broker``. The drivers import only ``clock`` for time, so this
+module, the drivers and dispatch.py import each other only for type checking.
+"""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.producer_ids import ProducerIdAllocator
 from pykafka_broker.broker.waiters import FetchWaiters
@@ -18,9 +23,30 @@ if TYPE_CHECKING:
     from pykafka_broker.broker.txn_driver import TxnDriver
     from pykafka_broker.storage.manager import LogManager
 
+__all__ = ["Broker", "BrokerServices", "now_ms"]  # now_ms: kept for modules not yet importing clock
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+
+class BrokerServices(Protocol):
+    """What handlers and connections need from the broker."""
+
+    config: BrokerConfig
+    logs: LogManager
+    producer_ids: ProducerIdAllocator
+    flusher: Flusher
+    groups: GroupDriver
+    waiters: FetchWaiters
+    txns: TxnDriver
+    connections: set[Any]
+    advertised_host: str
+    advertised_port: int
+    lifecycle: LogLifecycle | None
+    log_cleaner: LogCleaner | None
+
+    @property
+    def node_id(self) -> int: ...
+
+    @property
+    def cluster_id(self) -> str: ...
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from pykafka_broker.broker.error_response import build_error_response
 from pykafka_broker.broker.ratelimit_log import RateLimitedLog
@@ -35,6 +35,9 @@ from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, ProtocolError
 from pykafka_broker.protocol.frame import RequestHeader
 from pykafka_broker.protocol.versions import VersionRegistry
+
+if TYPE_CHECKING:
+    from pykafka_broker.broker.context import BrokerServices
 
 log = logging.getLogger("pykafka_broker.dispatch")
 _bug_log = RateLimitedLog(log)
@@ -80,7 +83,7 @@ class UnknownApiKey(ProtocolError):
 
 @dataclass(slots=True)
 class RequestContext:
-    broker: Any  # pykafka_broker.broker.context.Broker (Any: avoids an import cycle)
+    broker: BrokerServices
     header: RequestHeader
     peer: str
 

@@ -1,10 +1,10 @@
-"""What the coordinator drivers share: reading an internal topic back at startup, appending keyed
-records to it, and keyed timers on the event loop.
+"""The I/O the coordinator runtime (broker/coordinator/runtime.py) does on an internal topic: reading
+it back at startup, appending keyed records to it, and keyed timers on the event loop.
 
-``__consumer_offsets`` (group_driver.py) and ``__transaction_state`` (txn_driver.py) are both
-compacted logs of keyed records, replayed from the log start when the broker starts and appended to
-before a coordinator's reply is sent. Coordinator timers are keyed data (Kafka's ``CoordinatorTimer``):
-scheduling a key again replaces its deadline.
+``__consumer_offsets`` and ``__transaction_state`` are both compacted logs of keyed records, replayed
+from the log start when the broker starts and appended to before a coordinator's reply is sent.
+Coordinator timers are keyed data (Kafka's ``CoordinatorTimer``): scheduling a key again replaces its
+deadline.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.protocol.records import BatchHeader, build_batch, iter_batches, read_batch_header
 
 if TYPE_CHECKING:

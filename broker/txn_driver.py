@@ -1,23 +1,25 @@
-"""The only I/O around the transaction coordinator: ``__transaction_state``, markers and timers.
+"""The transaction coordinator (broker/txn/) on the shared runtime, over ``__transaction_state``, and
+the transaction markers it asks for.
 
-The coordinator (broker/txn/) is a pure state machine; this driver gives it a clock (wall time in ms),
-appends the records of each result to the transactional id's ``__transaction_state`` partition before
-the reply is sent (and after fsync when the flush policy demands one), writes the COMMIT/ABORT markers
-the result asks for, and turns keyed timer commands into ``loop.call_at`` handles.
+Appending its records, waiting for the fsync the flush policy demands, committing or reverting, keyed
+timers, replay at startup and COORDINATOR_LOAD_IN_PROGRESS meanwhile are the runtime's
+(broker/coordinator/runtime.py). A result's ``WriteMarkers`` actions reach ``_write_markers`` only once
+its Prepare record is durable: a failed PrepareCommit append answers EndTxn with the error, leaves the
+transaction Ongoing and writes no marker.
 
 ``__transaction_state`` is created on first use with ``transaction.state.log.num.partitions``
 partitions, ``cleanup.policy=compact`` and ``segment.bytes=transaction.state.log.segment.bytes``, as
 Kafka's ``TransactionStateManager``; a transactional id lives on partition
 ``Utils.abs(transactionalId.hashCode()) % partitions``.
 
-Markers (Kafka's ``TransactionMarkerChannelManager`` and WriteTxnMarkers, in process): once the Prepare
-record is in the log (and durable if it must be), a control batch with the producer id and epoch goes
-to every partition of the transaction, waking the fetches that wait there; the marker on a
-``__consumer_offsets`` partition also makes the group side commit or drop that producer's pending
-offsets. When every marker is written (and flushed when required) the coordinator completes the
-transaction. Markers are written before the EndTxn reply is sent when nothing needs an fsync first, so
-a client rarely sees CONCURRENT_TRANSACTIONS. A failed marker write is retried after
-``MARKER_RETRY_S``, as Kafka retries markers until they succeed.
+Markers (Kafka's ``TransactionMarkerChannelManager`` and WriteTxnMarkers, in process): a control batch
+with the producer id and epoch goes to every partition of the transaction, waking the fetches that wait
+there; the marker on a ``__consumer_offsets`` partition also makes the group side commit or drop that
+producer's pending offsets. When every marker is written (and flushed when required) the coordinator
+completes the transaction. Markers are written before the EndTxn reply is sent when nothing needs an
+fsync first, so a client rarely sees CONCURRENT_TRANSACTIONS. A failed marker write is retried after
+``MARKER_RETRY_S``, a failed append of the Complete record after the runtime's back-off, as Kafka
+retries both until they succeed.
 
 At startup every partition is replayed, then ``on_loaded`` re-issues the markers of prepared
 transactions and arms the timeouts of open ones (the group side has been loaded first, so its pending
@@ -28,28 +30,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from pykafka_broker.broker.context import now_ms
-from pykafka_broker.broker.dispatch import Reply, map_reply
-from pykafka_broker.broker.group_driver import OFFSETS_TOPIC, partition_for
-from pykafka_broker.broker.internal_topics import KeyedTimers, append_records, read_batches
-from pykafka_broker.broker.txn import (
-    CoordinatorResult,
-    TimerKey,
-    TransactionCoordinator,
-    TxnConfig,
-    WriteMarkers,
-)
-from pykafka_broker.broker.txn import records as rec
-from pykafka_broker.broker.txn.api import Record
+from pykafka_broker.broker.clock import now_ms
+from pykafka_broker.broker.coordinator.result import TimerKey
+from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime
+from pykafka_broker.broker.coordinator.topic import InternalTopic
+from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
+from pykafka_broker.broker.txn import TransactionCoordinator, TxnConfig, TxnOffsetCommitCheck, WriteMarkers
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
-from pykafka_broker.protocol.records import decode_records
 
 if TYPE_CHECKING:
     from pykafka_broker.broker.config import BrokerConfig
+    from pykafka_broker.broker.dispatch import Reply
     from pykafka_broker.broker.flusher import Flusher
     from pykafka_broker.broker.group_driver import GroupDriver
     from pykafka_broker.broker.producer_ids import ProducerIdAllocator
@@ -59,6 +53,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("pykafka_broker.txn")
 
 TXN_TOPIC = "__transaction_state"
+TOPIC = InternalTopic(TXN_TOPIC, "transaction.state.log.num.partitions",
+                      "transaction.state.log.segment.bytes")
 COORDINATOR_EPOCH = 0  # one node, never fails over: the coordinator epoch stays 0
 CONTROL_BATCH_BYTES = 78  # a control batch's size: enough to wake a waiting fetch
 MARKER_RETRY_S = 1.0
@@ -66,7 +62,6 @@ TRANSACTION_ABORTABLE_PRODUCE_VERSION = 11  # KIP-890: older producers get INVAL
 E = ErrorCode
 _RETRIABLE_VERIFICATION = frozenset({E.CONCURRENT_TRANSACTIONS, E.COORDINATOR_NOT_AVAILABLE,
                                      E.COORDINATOR_LOAD_IN_PROGRESS, E.NOT_COORDINATOR})
-T = TypeVar("T")
 
 
 class TxnDriver:
@@ -79,103 +74,59 @@ class TxnDriver:
         self.groups = groups
         self.coordinator = TransactionCoordinator(producer_ids.next_id, groups.partition_for,
                                                   TxnConfig.from_properties(config.props))
-        self._timers = KeyedTimers(self._fire, "transaction")
-
-    # -- the internal topic --------------------------------------------------------------------
-
-    @property
-    def num_partitions(self) -> int:
-        info = self.logs.topics.get(TXN_TOPIC)
-        return (info.partitions if info is not None
-                else self.config.get_int("transaction.state.log.num.partitions"))
+        self.runtime = CoordinatorRuntime(TOPIC, self.coordinator, config, logs, flusher, waiters,
+                                          perform=self._write_markers)
+        self._stopped = True
 
     def partition_for(self, transactional_id: str) -> int:
-        return partition_for(transactional_id, self.num_partitions)
+        return self.runtime.partition_for(transactional_id)
 
     def ensure_topic(self) -> None:
-        if TXN_TOPIC in self.logs.topics:
-            return
-        configs = {"cleanup.policy": "compact",
-                   "segment.bytes": str(self.config.get_int("transaction.state.log.segment.bytes"))}
-        partitions = self.config.get_int("transaction.state.log.num.partitions")
-        self.logs.create_topic(TXN_TOPIC, partitions, configs)
-        log.info("created %s with %d partitions", TXN_TOPIC, self.num_partitions)
+        self.runtime.ensure_topic()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def load(self) -> int:
-        """Replay every ``__transaction_state`` partition from its log start; the record count."""
-        info = self.logs.topics.get(TXN_TOPIC)
-        if info is None:
-            return 0
-        max_bytes = self.config.get_int("offsets.load.buffer.size")
-        count = 0
-        for partition in range(info.partitions):
-            plog = self.logs.get_log(TXN_TOPIC, partition)
-            if plog is not None:
-                for header, batch in read_batches(plog, max_bytes):
-                    if not header.is_control:
-                        count += self._replay_batch(batch, partition)
-        log.info("loaded %d records from %s: %d transactional ids", count, TXN_TOPIC,
-                 len(self.coordinator.txns))
-        return count
-
-    def _replay_batch(self, batch: memoryview, partition: int) -> int:
-        try:
-            records = decode_records(batch)
-        except KafkaError as exc:
-            log.error("%s-%d: skipping undecodable batch: %s", TXN_TOPIC, partition, exc)
-            return 0
-        n = 0
-        for r in records:
-            if r.key is None:
-                continue
-            try:
-                self.coordinator.replay(r.key, r.value)
-                n += 1
-            except rec.RecordFormatError as exc:
-                log.error("%s-%d offset %d: skipping record: %s", TXN_TOPIC, partition, r.offset, exc)
-        return n
+    def load(self) -> None:
+        """Replay ``__transaction_state`` (after the groups: markers complete their pending offsets)."""
+        self.runtime.load()
 
     def start(self) -> None:
         """Re-issue markers of prepared transactions and arm the timers (needs the running loop)."""
-        self._timers.stopped = False
-        now = now_ms()
-        self._apply(self.coordinator.on_loaded(now), now)
+        self._stopped = False
+        self.runtime.start()
 
     def stop(self) -> None:
-        self._timers.stop()
+        self._stopped = True
+        self.runtime.stop()
 
-    # -- calls ---------------------------------------------------------------------------------
+    def pending_timers(self) -> set[TimerKey]:
+        return self.runtime.pending_timers()
 
-    def call(self, op: Callable[[int, Any], CoordinatorResult[T]], req: Any) -> Reply[T]:
-        """Run one coordinator call: its response, or a Future of it when records must reach the disk
-        first."""
-        now = now_ms()
-        result = op(now, req)
-        persisted = self._apply(result, now)
-        response = result.response
-        if persisted is None:
-            return response  # type: ignore[return-value]
-        return map_reply(persisted, lambda _: response)  # type: ignore[arg-type,return-value]
+    # -- the APIs ------------------------------------------------------------------------------
 
     def init_producer_id(self, req: Any) -> Reply[Any]:
-        return self.call(self.coordinator.init_producer_id, req)
+        return self.runtime.write(self.coordinator.init_producer_id, req)
 
     def add_partitions(self, req: Any) -> Reply[Any]:
-        return self.call(self.coordinator.add_partitions, req)
+        return self.runtime.write(self.coordinator.add_partitions, req)
 
     def add_offsets(self, req: Any) -> Reply[Any]:
-        return self.call(self.coordinator.add_offsets, req)
+        return self.runtime.write(self.coordinator.add_offsets, req)
 
     def end_txn(self, req: Any) -> Reply[Any]:
-        return self.call(self.coordinator.end_txn, req)
+        return self.runtime.write(self.coordinator.end_txn, req)
 
     def list_transactions(self, req: Any) -> Reply[Any]:
-        return self.call(self.coordinator.list_transactions, req)
+        return self.runtime.read(self.coordinator.list_transactions, req)
 
     def describe_transactions(self, req: Any) -> Reply[Any]:
-        return self.call(self.coordinator.describe_transactions, req)
+        return self.runtime.read(self.coordinator.describe_transactions, req)
+
+    def check_txn_offset_commit(self, req: TxnOffsetCommitCheck) -> ErrorCode:
+        """The coordinator half of TxnOffsetCommit (COORDINATOR_LOAD_IN_PROGRESS while loading)."""
+        if self.runtime.loading:
+            return E.COORDINATOR_LOAD_IN_PROGRESS
+        return self.coordinator.check_txn_offset_commit(req)
 
     def verify_produce(self, transactional_id: str | None, producer_id: int, producer_epoch: int, topic: str,
                        partition: int, produce_version: int) -> tuple[ErrorCode, str | None]:
@@ -188,7 +139,10 @@ class TxnDriver:
                     "Transactional records require a transactional id in the Produce request")
         if not self.config.get_bool("transaction.partition.verification.enable"):
             return E.NONE, None
-        code = self.coordinator.verify(transactional_id, producer_id, producer_epoch, topic, partition)
+        if self.runtime.loading:
+            code = E.COORDINATOR_LOAD_IN_PROGRESS
+        else:
+            code = self.coordinator.verify(transactional_id, producer_id, producer_epoch, topic, partition)
         if code is E.NONE:
             return code, None
         if code in _RETRIABLE_VERIFICATION:
@@ -201,53 +155,10 @@ class TxnDriver:
         not_added = code in (E.INVALID_TXN_STATE, E.TRANSACTION_ABORTABLE)
         return code, "Partition was not added to the transaction" if not_added else None
 
-    def _apply(self, result: CoordinatorResult[Any], now: int) -> asyncio.Future[None] | None:
-        """Persist, then timers, then markers (after the records are durable when that is required)."""
-        try:
-            persisted = self._persist(result.records, now)
-        except Exception as exc:
-            log.error("could not append to %s: %r", TXN_TOPIC, exc)
-            persisted = asyncio.get_running_loop().create_future()
-            persisted.set_exception(exc)
-        for key in result.cancel:
-            self._timers.cancel(key)
-        for key, deadline in result.schedule:
-            self._timers.schedule(key, deadline)
-        for markers in result.markers:
-            if persisted is None:
-                self._write_markers(markers)
-            else:
-                persisted.add_done_callback(self._markers_after_persist(markers))
-        return persisted
-
-    def _persist(self, records: tuple[Record, ...], now: int) -> asyncio.Future[None] | None:
-        if not records:
-            return None
-        self.ensure_topic()
-        by_partition: dict[int, list[Record]] = {}
-        for key, value in records:
-            tid = rec.decode_key(key) or ""
-            by_partition.setdefault(self.partition_for(tid), []).append((key, value))
-        flushes: list[asyncio.Future[None]] = []
-        for partition, recs in by_partition.items():
-            plog = self.logs.get_log(TXN_TOPIC, partition)
-            assert plog is not None, f"{TXN_TOPIC}-{partition} is missing"
-            flush = append_records(plog, recs, now, self.waiters, self.flusher)
-            if flush is not None:
-                flushes.append(flush)
-        if not flushes:
-            return None
-        return asyncio.gather(*flushes)  # type: ignore[return-value]
-
     # -- markers -------------------------------------------------------------------------------
 
-    def _markers_after_persist(self, m: WriteMarkers) -> Callable[[asyncio.Future[None]], None]:
-        def write(_persisted: asyncio.Future[None]) -> None:
-            self._write_markers(m)  # a failed Prepare append was logged; the outcome is decided anyway
-        return write
-
     def _write_markers(self, m: WriteMarkers) -> None:
-        if self._timers.stopped:
+        if self._stopped:
             return  # re-issued by on_loaded at the next start
         now = now_ms()
         flushes: list[asyncio.Future[None]] = []
@@ -295,19 +206,12 @@ class TxnDriver:
         asyncio.get_running_loop().call_later(MARKER_RETRY_S, self._write_markers, m)
 
     def _markers_written(self, m: WriteMarkers) -> None:
-        if self._timers.stopped:
+        """Every marker is in: complete the transaction (retried while its record cannot be appended)."""
+        if self._stopped:
             return
-        now = now_ms()
         try:
-            self._apply(self.coordinator.markers_written(now, m.transactional_id), now)
+            self.runtime.submit(self.coordinator.markers_written(now_ms(), m.transactional_id),
+                                retry=lambda: self._markers_written(m))
         except Exception:
             log.exception("transaction %s: completing failed", m.transactional_id)
-
-    # -- timers --------------------------------------------------------------------------------
-
-    def _fire(self, now: int, key: TimerKey) -> None:
-        self._apply(self.coordinator.fire_timer(now, key), now)
-
-    def pending_timers(self) -> set[TimerKey]:
-        return self._timers.keys()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pykafka_broker.broker.groups.api import (
-    CoordinatorResult,
     DeleteGroups,
     DescribeGroups,
     GroupConfig,
@@ -15,14 +14,12 @@ from pykafka_broker.broker.groups.api import (
     OffsetDelete,
     OffsetFetch,
     SyncGroup,
-    TimerKey,
     TxnOffsetCommit,
 )
 from pykafka_broker.broker.groups.coordinator import GroupCoordinator
 from pykafka_broker.broker.groups.state import GroupState
 
 __all__ = [
-    "CoordinatorResult",
     "DeleteGroups",
     "DescribeGroups",
     "GroupConfig",
@@ -36,6 +33,5 @@ __all__ = [
     "OffsetDelete",
     "OffsetFetch",
     "SyncGroup",
-    "TimerKey",
     "TxnOffsetCommit",
 ]

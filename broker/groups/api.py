@@ -1,20 +1,23 @@
-"""What goes in and out of the group coordinator: plain requests, responses, timer keys and results.
+"""What goes in and out of the group coordinator: plain requests, responses and timer kinds.
 
 The coordinator never sees wire objects: a handler turns a decoded request into one of the request
-dataclasses below and the response dataclass back into the versioned wire response. Every call returns a
-``CoordinatorResult``: the response (or, for a parked JoinGroup/SyncGroup, a ``handle``), the replies to
-earlier parked requests that this call completed, the ``__consumer_offsets`` records to append (before
-any of those replies is sent), and timer commands. Modelled on Kafka's ``CoordinatorResult`` and
-``CoordinatorTimer`` (timers are keyed data; scheduling a key again replaces its deadline).
+dataclasses below and the response dataclass back into the versioned wire response. Every request can
+answer with an error on its own (``error_response``: while loading, or when its records could not be
+appended). Every call returns the shared ``CoordinatorResult`` (broker/coordinator/result.py): the
+response (or, for a parked JoinGroup/SyncGroup, a ``handle``), the replies to earlier parked requests
+that this call completed, the ``__consumer_offsets`` records to append, and timer commands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from dataclasses import dataclass
 
+from pykafka_broker.broker.coordinator.result import int_property as get
 from pykafka_broker.protocol.errors import ErrorCode
+
+# topic -> (partition, offset, leader epoch, metadata)
+Commits = Mapping[str, Sequence[tuple[int, int, int, str | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,21 +34,18 @@ class GroupConfig:
     offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
 
     @classmethod
-    def from_properties(cls, props: Mapping[str, object]) -> GroupConfig:
-        def get(name: str, default: int) -> int:
-            value = props.get(name)
-            return default if value is None else int(str(value))
-
+    def from_properties(cls, p: Mapping[str, object]) -> GroupConfig:
         d = cls()
         return cls(
-            initial_rebalance_delay_ms=get("group.initial.rebalance.delay.ms", d.initial_rebalance_delay_ms),
-            min_session_timeout_ms=get("group.min.session.timeout.ms", d.min_session_timeout_ms),
-            max_session_timeout_ms=get("group.max.session.timeout.ms", d.max_session_timeout_ms),
-            max_size=get("group.max.size", d.max_size),
-            offsets_retention_ms=get("offsets.retention.minutes", 10080) * 60 * 1000,
-            offsets_retention_check_interval_ms=get("offsets.retention.check.interval.ms",
+            initial_rebalance_delay_ms=get(p, "group.initial.rebalance.delay.ms",
+                                           d.initial_rebalance_delay_ms),
+            min_session_timeout_ms=get(p, "group.min.session.timeout.ms", d.min_session_timeout_ms),
+            max_session_timeout_ms=get(p, "group.max.session.timeout.ms", d.max_session_timeout_ms),
+            max_size=get(p, "group.max.size", d.max_size),
+            offsets_retention_ms=get(p, "offsets.retention.minutes", 10080) * 60 * 1000,
+            offsets_retention_check_interval_ms=get(p, "offsets.retention.check.interval.ms",
                                                     d.offsets_retention_check_interval_ms),
-            offset_metadata_max_bytes=get("offset.metadata.max.bytes", d.offset_metadata_max_bytes),
+            offset_metadata_max_bytes=get(p, "offset.metadata.max.bytes", d.offset_metadata_max_bytes),
         )
 
 
@@ -66,6 +66,9 @@ class JoinGroup:
     client_host: str = ""
     api_version: int = 9
 
+    def error_response(self, code: ErrorCode) -> JoinGroupResponse:
+        return JoinGroupResponse(code)  # GroupCoordinatorService sets only the error code
+
 
 @dataclass(frozen=True, slots=True)
 class SyncGroup:
@@ -78,6 +81,9 @@ class SyncGroup:
     assignments: Sequence[tuple[str, bytes]] = ()
     api_version: int = 5
 
+    def error_response(self, code: ErrorCode) -> SyncGroupResponse:
+        return SyncGroupResponse(code)
+
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
@@ -86,12 +92,18 @@ class Heartbeat:
     member_id: str
     group_instance_id: str | None = None
 
+    def error_response(self, code: ErrorCode) -> HeartbeatResponse:
+        return HeartbeatResponse(code)
+
 
 @dataclass(frozen=True, slots=True)
 class LeaveGroup:
     group_id: str
     members: Sequence[tuple[str, str | None, str | None]]  # (member_id, group_instance_id, reason)
     api_version: int = 5
+
+    def error_response(self, code: ErrorCode) -> LeaveGroupResponse:
+        return LeaveGroupResponse(code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +113,11 @@ class OffsetCommit:
     member_id: str
     group_instance_id: str | None
     retention_time_ms: int
-    topics: Mapping[str, Sequence[tuple[int, int, int, str | None]]]  # (partition, offset, epoch, meta)
+    topics: Commits
     api_version: int = 9
+
+    def error_response(self, code: ErrorCode) -> OffsetCommitResponse:
+        return failed_commit(self.topics, code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +128,13 @@ class TxnOffsetCommit:
     group_id: str
     producer_id: int
     producer_epoch: int
-    topics: Mapping[str, Sequence[tuple[int, int, int, str | None]]]  # (partition, offset, epoch, meta)
+    topics: Commits
     generation_id: int = -1  # v3+ (KIP-447); -1 with an empty member id: no group management
     member_id: str = ""
     group_instance_id: str | None = None
+
+    def error_response(self, code: ErrorCode) -> OffsetCommitResponse:
+        return failed_commit(self.topics, code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +142,20 @@ class OffsetFetch:
     groups: Sequence[tuple[str, Sequence[tuple[str, Sequence[int]]] | None]]  # topics None = all
     require_stable: bool = False
 
+    def error_response(self, code: ErrorCode) -> OffsetFetchResponse:
+        def failed(topics: Sequence[tuple[str, Sequence[int]]] | None) -> tuple[FetchedTopic, ...]:
+            return tuple(FetchedTopic(t, tuple(FetchedOffset(p, -1, -1, "", code) for p in ps))
+                         for t, ps in topics or ())
+        return OffsetFetchResponse(tuple(OffsetFetchGroup(g, code, failed(ts)) for g, ts in self.groups))
+
 
 @dataclass(frozen=True, slots=True)
 class ListGroups:
     states_filter: Sequence[str] = ()
     types_filter: Sequence[str] = ()
+
+    def error_response(self, code: ErrorCode) -> ListGroupsResponse:
+        return ListGroupsResponse(code, ())
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,16 +163,25 @@ class DescribeGroups:
     group_ids: Sequence[str]
     api_version: int = 5
 
+    def error_response(self, code: ErrorCode) -> DescribeGroupsResponse:
+        return DescribeGroupsResponse(tuple(DescribedGroup(code, g, "", "", "", ()) for g in self.group_ids))
+
 
 @dataclass(frozen=True, slots=True)
 class DeleteGroups:
     group_ids: Sequence[str]
+
+    def error_response(self, code: ErrorCode) -> DeleteGroupsResponse:
+        return DeleteGroupsResponse(tuple((g, code) for g in self.group_ids))
 
 
 @dataclass(frozen=True, slots=True)
 class OffsetDelete:
     group_id: str
     topics: Sequence[tuple[str, Sequence[int]]]
+
+    def error_response(self, code: ErrorCode) -> OffsetDeleteResponse:
+        return OffsetDeleteResponse(code)
 
 
 # -- responses -----------------------------------------------------------------------------------
@@ -211,6 +247,12 @@ class TopicErrors:
 @dataclass(frozen=True, slots=True)
 class OffsetCommitResponse:
     topics: tuple[TopicErrors, ...]
+
+
+def failed_commit(topics: Commits, error: ErrorCode) -> OffsetCommitResponse:
+    """Every partition of a commit refused with ``error``."""
+    return OffsetCommitResponse(tuple(TopicErrors(t, tuple(PartitionError(p[0], error) for p in ps))
+                                      for t, ps in topics.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,76 +332,10 @@ class OffsetDeleteResponse:
     topics: tuple[TopicErrors, ...] = ()
 
 
-# -- results -------------------------------------------------------------------------------------
+# -- timers ------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class TimerKey:
-    """A coordinator timer (Kafka's ``classicGroupHeartbeatKey`` / ``JoinKey`` / ``SyncKey`` and the
-    group-expiration job). ``kind`` is one of HEARTBEAT, JOIN, SYNC, EXPIRATION."""
-
-    kind: str
-    group_id: str = ""
-    member_id: str = ""
-
-
-HEARTBEAT, JOIN, SYNC, EXPIRATION = "heartbeat", "join", "sync", "expiration"
-EXPIRATION_KEY = TimerKey(EXPIRATION)
+# TimerKey kinds (Kafka's ``classicGroupHeartbeatKey`` / ``JoinKey`` / ``SyncKey``): ``key`` is the group
+# id, ``member`` the member id of a heartbeat timer. The offset-expiration job is ``EXPIRATION_KEY``.
+HEARTBEAT, JOIN, SYNC = "heartbeat", "join", "sync"
 
 Reply = JoinGroupResponse | SyncGroupResponse
-Record = tuple[bytes, bytes | None]
-R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class CoordinatorResult(Generic[R]):
-    """``response`` is None exactly when the request was parked under ``handle``; the driver then sends
-    the reply when a later result lists ``(handle, reply)`` in ``completed``. Append ``records`` first,
-    then send ``response`` and the ``completed`` replies, then apply ``cancel`` and ``schedule``."""
-
-    response: R | None
-    handle: int | None = None
-    completed: tuple[tuple[int, Reply], ...] = ()
-    records: tuple[Record, ...] = ()
-    schedule: tuple[tuple[TimerKey, int], ...] = ()
-    cancel: tuple[TimerKey, ...] = ()
-
-
-@dataclass(slots=True)
-class Effects:
-    """The side effects gathered while one call runs (mutable; turned into a frozen result at the end).
-    Timer commands are netted per key so a result never both schedules and cancels the same key."""
-
-    now_ms: int
-    completed: list[tuple[int, Reply]] = field(default_factory=list)
-    records: list[Record] = field(default_factory=list)
-    timers: dict[TimerKey, int | None] = field(default_factory=dict)  # deadline, or None = cancel
-
-    def schedule(self, key: TimerKey, delay_ms: int) -> None:
-        self.timers.pop(key, None)
-        self.timers[key] = self.now_ms + max(delay_ms, 0)
-
-    def cancel(self, key: TimerKey) -> None:
-        self.timers.pop(key, None)
-        self.timers[key] = None
-
-    def complete(self, handle: int, reply: Reply) -> None:
-        self.completed.append((handle, reply))
-
-    def result(self, response: R | None, handle: int | None = None) -> CoordinatorResult[R]:
-        completed = self.completed
-        if response is None and handle is not None:
-            # The call completed its own parked request: answer it directly.
-            own = [reply for h, reply in completed if h == handle]
-            if own:
-                response = own[0]  # type: ignore[assignment]
-                completed = [(h, reply) for h, reply in completed if h != handle]
-                handle = None
-        return CoordinatorResult(
-            response=response,
-            handle=handle if response is None else None,
-            completed=tuple(completed),
-            records=tuple(self.records),
-            schedule=tuple((k, d) for k, d in self.timers.items() if d is not None),
-            cancel=tuple(k for k, d in self.timers.items() if d is None),
-        )

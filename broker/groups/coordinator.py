@@ -4,29 +4,36 @@ Shaped like Kafka's ``GroupCoordinatorShard``: every call returns its response (
 JoinGroup/SyncGroup), replies completed for earlier parked requests, the ``__consumer_offsets`` records
 to append, and timer commands; ``fire_timer`` runs an expired timer; ``replay`` rebuilds the state from
 the log at startup, and ``on_loaded`` then arms the timers (as ``GroupMetadataManager.onLoaded``).
-Committed offsets and tombstones change memory only through ``replay`` (the same path at runtime and at
-recovery). The driver must append a result's records before sending any of its replies.
+Committed offsets and tombstones change memory only through ``replay``, which the runtime
+(broker/coordinator/runtime.py) calls once their append is durable (the same path as at recovery), so a
+failed append leaves no offset behind. Membership changes are made in memory at once (Kafka's classic
+groups do the same, ``replayRecords=false``): those calls snapshot the group first (``Effects.keep``) and
+the runtime restores it when their GroupMetadata record cannot be appended.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import replace
 
-from pykafka_broker.broker.groups import offsets as off
-from pykafka_broker.broker.groups import records as rec
-from pykafka_broker.broker.groups.api import (
+from pykafka_broker.broker.coordinator.result import (
     EXPIRATION,
     EXPIRATION_KEY,
     CoordinatorResult,
+    Effects,
+    R,
+    TimerKey,
+    TimerTable,
+)
+from pykafka_broker.broker.groups import offsets as off
+from pykafka_broker.broker.groups import records as rec
+from pykafka_broker.broker.groups.api import (
     DeleteGroups,
     DeleteGroupsResponse,
     DescribedGroup,
     DescribedMember,
     DescribeGroups,
     DescribeGroupsResponse,
-    Effects,
     GroupConfig,
     Heartbeat,
     HeartbeatResponse,
@@ -44,10 +51,8 @@ from pykafka_broker.broker.groups.api import (
     OffsetFetch,
     OffsetFetchGroup,
     OffsetFetchResponse,
-    R,
     SyncGroup,
     SyncGroupResponse,
-    TimerKey,
     TxnOffsetCommit,
 )
 from pykafka_broker.broker.groups.membership import Membership
@@ -63,47 +68,54 @@ GROUP_ID_NOT_FOUND_COMMIT_VERSION = 9  # OffsetCommit v9 answers GROUP_ID_NOT_FO
 
 
 class GroupCoordinator:
-    def __init__(self, config: GroupConfig | None = None, new_uuid: Callable[[], str] | None = None) -> None:
+    def __init__(self, config: GroupConfig | None = None, new_uuid: Callable[[], str] | None = None,
+                 partition_of: Callable[[str], int] = lambda group_id: 0) -> None:
         self.config = config or GroupConfig()
+        self._partition_of = partition_of  # the __consumer_offsets partition of a group
         self.groups: dict[str, ClassicGroup] = {}
         self.offsets = off.OffsetStore()
         self.pending = PendingTxnOffsets()
         self._rebalancer = Rebalancer(self.config, self.groups)
         self._membership = Membership(self.config, self.groups, self._rebalancer,
                                       new_uuid or (lambda: str(uuid.uuid4())))
-        self._timers: dict[TimerKey, int] = {}
+        self.timers = TimerTable()
         self._next_handle = 0
 
     # -- group membership ----------------------------------------------------------------------
 
     def join_group(self, now_ms: int, req: JoinGroup) -> CoordinatorResult[JoinGroupResponse]:
-        fx, handle = Effects(now_ms), self._handle()
+        fx, handle = self._membership_effects(now_ms, req.group_id), self._handle()
         return self._finish(fx, self._membership.join(fx, req, handle), handle)
 
     def sync_group(self, now_ms: int, req: SyncGroup) -> CoordinatorResult[SyncGroupResponse]:
-        fx, handle = Effects(now_ms), self._handle()
+        fx, handle = self._membership_effects(now_ms, req.group_id), self._handle()
         return self._finish(fx, self._membership.sync(fx, req, handle), handle)
 
     def heartbeat(self, now_ms: int, req: Heartbeat) -> CoordinatorResult[HeartbeatResponse]:
-        fx = Effects(now_ms)
+        fx = Effects(now_ms, replay=False)  # writes no record: nothing to snapshot
         return self._finish(fx, self._membership.heartbeat(fx, req))
 
     def leave_group(self, now_ms: int, req: LeaveGroup) -> CoordinatorResult[LeaveGroupResponse]:
-        fx = Effects(now_ms)
+        fx = self._membership_effects(now_ms, req.group_id)
         return self._finish(fx, self._membership.leave(fx, req))
 
     def fire_timer(self, now_ms: int, key: TimerKey) -> CoordinatorResult[None]:
         """Run an expired timer. A key that was cancelled or rescheduled later is ignored."""
-        fx = Effects(now_ms)
-        deadline = self._timers.get(key)
-        if deadline is None or deadline > now_ms:
-            return fx.result(None)
-        del self._timers[key]
         if key.kind == EXPIRATION:
-            self._cleanup_group_metadata(fx)
+            fx = Effects(now_ms)  # tombstones only: they reach memory by replay
+            if self.timers.due(fx, key):
+                self._cleanup_group_metadata(fx)
         else:
-            self._rebalancer.on_timer(fx, key)
+            fx = self._membership_effects(now_ms, key.key)
+            if self.timers.due(fx, key):
+                self._rebalancer.on_timer(fx, key)
         return self._finish(fx, None)
+
+    def _membership_effects(self, now_ms: int, group_id: str) -> Effects:
+        """Effects of a call that changes ``group_id``'s membership in memory (undone on a failed append)."""
+        fx = Effects(now_ms, replay=False)
+        fx.keep(self.groups, group_id, ClassicGroup.snapshot)
+        return fx
 
     # -- offsets -------------------------------------------------------------------------------
 
@@ -114,13 +126,12 @@ class GroupCoordinator:
             if req.generation_id >= 0:
                 error = (E.GROUP_ID_NOT_FOUND if req.api_version >= GROUP_ID_NOT_FOUND_COMMIT_VERSION
                          else E.ILLEGAL_GENERATION)
-                return self._finish(fx, OffsetCommitResponse(off.failed_commit(req.topics, error)))
-            # A consumer without group management (or the admin client): a "simple" group.
-            group = self.groups[req.group_id] = ClassicGroup(req.group_id, S.EMPTY, now_ms)
+                return self._finish(fx, req.error_response(error))
+            group = self._simple_group(fx, req.group_id)
         try:
             _validate_offset_commit(group, req)
         except KafkaError as exc:
-            return self._finish(fx, OffsetCommitResponse(off.failed_commit(req.topics, exc.code)))
+            return self._finish(fx, req.error_response(exc.code))
         member = group.members.get(req.member_id)
         if member is not None and group.state in (S.STABLE, S.PREPARING_REBALANCE):
             self._rebalancer.reschedule_heartbeat(fx, group, member)  # a commit keeps the session alive
@@ -136,18 +147,23 @@ class GroupCoordinator:
         group = self.groups.get(req.group_id)
         if group is None:
             if req.generation_id >= 0:
-                failed = off.failed_commit(req.topics, E.ILLEGAL_GENERATION)
-                return self._finish(fx, OffsetCommitResponse(failed))
-            group = self.groups[req.group_id] = ClassicGroup(req.group_id, S.EMPTY, now_ms)
+                return self._finish(fx, req.error_response(E.ILLEGAL_GENERATION))
+            group = self._simple_group(fx, req.group_id)
         try:
             _validate_offset_commit(group, req, transactional=True)
         except KafkaError as exc:
-            return self._finish(fx, OffsetCommitResponse(off.failed_commit(req.topics, exc.code)))
+            return self._finish(fx, req.error_response(exc.code))
+        # Written in the producer's transactional batch; replayed as pending offsets of that producer.
         topics, records = off.commit_records(req.group_id, req.topics, now_ms, off.DEFAULT_RETENTION_TIME,
                                              self.config.offset_metadata_max_bytes)
-        for key, value in records:
-            self.replay(key, value, producer_id=req.producer_id)
-        return replace(self._finish(fx, OffsetCommitResponse(topics)), records=tuple(records))
+        fx.records.extend(records)
+        return self._finish(fx, OffsetCommitResponse(topics))
+
+    def _simple_group(self, fx: Effects, group_id: str) -> ClassicGroup:
+        """A consumer without group management (or the admin client) commits: a "simple" group."""
+        fx.keep(self.groups, group_id, ClassicGroup.snapshot)
+        group = self.groups[group_id] = ClassicGroup(group_id, S.EMPTY, fx.now_ms)
+        return group
 
     def complete_txn(self, producer_id: int, committed: bool, in_partition: Callable[[str], bool]) -> int:
         """A COMMIT/ABORT marker of ``producer_id`` reached the offsets partition holding the groups
@@ -240,8 +256,9 @@ class GroupCoordinator:
     # -- loading -------------------------------------------------------------------------------
 
     def replay(self, key: bytes, value: bytes | None, producer_id: int = -1) -> None:
-        """Apply one ``__consumer_offsets`` record (startup, and our own records at runtime); a record of a
-        transactional batch (``producer_id`` >= 0) is a pending offset until that producer's marker."""
+        """Apply one ``__consumer_offsets`` record (startup, and our own offset records and tombstones once
+        durable); a record of a transactional batch (``producer_id`` >= 0) is a pending offset until that
+        producer's marker."""
         k = rec.decode_key(key)
         if isinstance(k, rec.OffsetCommitKey):
             if value is None:
@@ -261,10 +278,18 @@ class GroupCoordinator:
             else:
                 self.groups[k.group_id] = _loaded_group(k.group_id, rec.decode_group_metadata_value(value))
 
+    def replay_marker(self, partition: int, producer_id: int, committed: bool) -> None:
+        """A COMMIT/ABORT marker of ``producer_id`` is in ``__consumer_offsets-<partition>``."""
+        self.complete_txn(producer_id, committed, lambda group_id: self._partition_of(group_id) == partition)
+
+    def record_owner(self, key: bytes) -> str:
+        k = rec.decode_key(key)
+        return k.group_id if k is not None else ""
+
     def on_loaded(self, now_ms: int) -> CoordinatorResult[None]:
         """After replay: loaded members must heartbeat within their session timeout, and the retention
         job starts. Loaded groups with members are Stable, as in Kafka after a coordinator failover."""
-        fx = Effects(now_ms)
+        fx = Effects(now_ms, replay=False)
         for group in self.groups.values():
             for member in group.members.values():
                 self._rebalancer.reschedule_heartbeat(fx, group, member)
@@ -285,7 +310,7 @@ class GroupCoordinator:
 
     def pending_timers(self) -> dict[TimerKey, int]:
         """Armed timers and their deadlines (what the driver should hold after applying every result)."""
-        return dict(self._timers)
+        return self.timers.pending()
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -294,16 +319,7 @@ class GroupCoordinator:
         return self._next_handle
 
     def _finish(self, fx: Effects, response: R | None, handle: int | None = None) -> CoordinatorResult[R]:
-        for key, value in fx.records:
-            # Offsets and tombstones reach memory by replay; group values were applied live.
-            if value is None or isinstance(rec.decode_key(key), rec.OffsetCommitKey):
-                self.replay(key, value)
-        for timer, deadline in fx.timers.items():
-            if deadline is None:
-                self._timers.pop(timer, None)
-            else:
-                self._timers[timer] = deadline
-        return fx.result(response, handle if response is None else None)
+        return self.timers.finish(fx, response, handle if response is None else None)
 
 
 def _validate_offset_commit(group: ClassicGroup, req: OffsetCommit | TxnOffsetCommit,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pykafka_broker.broker.coordinator.result import Effects
 from pykafka_broker.broker.groups.api import (
-    Effects,
     GroupConfig,
     Heartbeat,
     HeartbeatResponse,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from pykafka_broker.broker.coordinator.result import Record
 from pykafka_broker.broker.groups import records as rec
 from pykafka_broker.broker.groups.api import (
     FetchedOffset,
     FetchedTopic,
     PartitionError,
-    Record,
     TopicErrors,
 )
 from pykafka_broker.broker.groups.records import OffsetAndMetadata
@@ -83,11 +83,6 @@ def commit_records(
             errors.append(PartitionError(partition, ErrorCode.NONE))
         results.append(TopicErrors(topic, tuple(errors)))
     return tuple(results), records
-
-
-def failed_commit(topics: Mapping[str, Sequence[tuple[int, int, int, str | None]]],
-                  error: ErrorCode) -> tuple[TopicErrors, ...]:
-    return tuple(TopicErrors(t, tuple(PartitionError(p[0], error) for p in ps)) for t, ps in topics.items())
 
 
 def _fetched(partition: int, value: OffsetAndMetadata | None) -> FetchedOffset:

@@ -8,18 +8,16 @@ The request entry points (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) live in `
 
 from __future__ import annotations
 
+from pykafka_broker.broker.coordinator.result import Effects, Record, TimerKey
 from pykafka_broker.broker.groups import records as rec
 from pykafka_broker.broker.groups.api import (
     HEARTBEAT,
     JOIN,
     SYNC,
-    Effects,
     GroupConfig,
     JoinGroupMember,
     JoinGroupResponse,
-    Record,
     SyncGroupResponse,
-    TimerKey,
 )
 from pykafka_broker.broker.groups.state import ClassicGroup, GroupState, Member
 from pykafka_broker.protocol.errors import ErrorCode
@@ -188,11 +186,11 @@ class Rebalancer:
     # -- timers --------------------------------------------------------------------------------
 
     def on_timer(self, fx: Effects, key: TimerKey) -> None:
-        group = self.groups.get(key.group_id)
+        group = self.groups.get(key.key)
         if group is None or group.state is S.DEAD:
             return
         if key.kind == HEARTBEAT:
-            self._expire_heartbeat(fx, group, key.member_id)
+            self._expire_heartbeat(fx, group, key.member)
         elif key.kind == JOIN and group.state is S.PREPARING_REBALANCE:
             if group.initial_delay is not None:
                 self._try_complete_initial_rebalance(fx, group)

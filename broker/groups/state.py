@@ -8,7 +8,7 @@ integer handles on the member (Kafka keeps futures there); completing them is th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from pykafka_broker.broker.groups.records import RecordFormatError, subscription_topics
@@ -103,6 +103,13 @@ class ClassicGroup:
     new_member_added: bool = False
     initial_delay: tuple[int, int] | None = None  # (delay, remaining) while the initial delay runs
     sync_generation: int = -1  # the generation the pending-sync timer was armed for
+
+    def snapshot(self) -> ClassicGroup:
+        """A copy a failed append can restore: the containers and members are copied, the values in
+        them are immutable or replaced whole (a member's protocols), so no deep copy is needed."""
+        return replace(self, members={k: replace(m) for k, m in self.members.items()},
+                       static_members=dict(self.static_members), pending_join=set(self.pending_join),
+                       pending_sync=set(self.pending_sync))
 
     # -- state ---------------------------------------------------------------------------------
 

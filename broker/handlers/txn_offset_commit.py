@@ -64,7 +64,7 @@ def handle_txn_offset_commit(ctx: RequestContext, req: Any) -> Any:
 
 
 def _verify(ctx: RequestContext, req: Any) -> ErrorCode:
-    error = ctx.broker.txns.coordinator.check_txn_offset_commit(TxnOffsetCommitCheck(
+    error = ctx.broker.txns.check_txn_offset_commit(TxnOffsetCommitCheck(
         req.transactional_id, req.producer_id, req.producer_epoch, req.group_id))
     if error is E.PRODUCER_FENCED:
         return E.INVALID_PRODUCER_EPOCH

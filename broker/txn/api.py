@@ -1,19 +1,20 @@
-"""What goes in and out of the transaction coordinator: plain requests, responses, actions, timer keys.
+"""What goes in and out of the transaction coordinator: plain requests, responses, actions, timer kinds.
 
 A handler turns a decoded request into one of the request dataclasses below and the response back into the
-versioned wire response. Every call returns a ``CoordinatorResult``: the response, the
-``__transaction_state`` records to append (before the response is sent), ``markers`` — transactions whose
-commit/abort markers the driver must now write — and timer commands (absolute deadlines; scheduling a key
-again replaces its deadline). No reply is ever parked: like Kafka, the coordinator answers EndTxn once the
-Prepare record is appended and answers CONCURRENT_TRANSACTIONS while markers are outstanding.
+versioned wire response; every request can answer with an error on its own (``error_response``). Every
+call returns the shared ``CoordinatorResult`` (broker/coordinator/result.py): the response, the
+``__transaction_state`` records to append, ``actions`` — ``WriteMarkers`` for transactions whose
+commit/abort markers the driver must write once the Prepare record is durable — and timer commands. No
+reply is ever parked: like Kafka, the coordinator answers EndTxn once the Prepare record is appended and
+answers CONCURRENT_TRANSACTIONS while markers are outstanding.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from dataclasses import dataclass
 
+from pykafka_broker.broker.coordinator.result import int_property as get
 from pykafka_broker.broker.txn.state import TopicPartition
 from pykafka_broker.protocol.errors import ErrorCode
 
@@ -29,17 +30,13 @@ class TxnConfig:
     remove_expired_interval_ms: int = 3600000  # transaction.remove.expired.transaction.cleanup.interval.ms
 
     @classmethod
-    def from_properties(cls, props: Mapping[str, object]) -> TxnConfig:
-        def get(name: str, default: int) -> int:
-            value = props.get(name)
-            return default if value is None else int(str(value))
-
+    def from_properties(cls, p: Mapping[str, object]) -> TxnConfig:
         d = cls()
         return cls(
-            max_timeout_ms=get("transaction.max.timeout.ms", d.max_timeout_ms),
-            transactional_id_expiration_ms=get("transactional.id.expiration.ms",
+            max_timeout_ms=get(p, "transaction.max.timeout.ms", d.max_timeout_ms),
+            transactional_id_expiration_ms=get(p, "transactional.id.expiration.ms",
                                                d.transactional_id_expiration_ms),
-            remove_expired_interval_ms=get("transaction.remove.expired.transaction.cleanup.interval.ms",
+            remove_expired_interval_ms=get(p, "transaction.remove.expired.transaction.cleanup.interval.ms",
                                            d.remove_expired_interval_ms),
         )
 
@@ -55,6 +52,9 @@ class InitProducerId:
     producer_epoch: int = -1
     api_version: int = 5
 
+    def error_response(self, code: ErrorCode) -> InitProducerIdResponse:
+        return InitProducerIdResponse(code)
+
 
 @dataclass(frozen=True, slots=True)
 class AddPartitionsToTxn:
@@ -65,6 +65,9 @@ class AddPartitionsToTxn:
     verify_only: bool = False  # KIP-890 v4+ broker-to-broker form: check, change nothing
     api_version: int = 3
 
+    def error_response(self, code: ErrorCode) -> AddPartitionsToTxnResponse:
+        return AddPartitionsToTxnResponse(tuple(PartitionResult(t, p, code) for t, p in self.partitions))
+
 
 @dataclass(frozen=True, slots=True)
 class AddOffsetsToTxn:
@@ -74,6 +77,9 @@ class AddOffsetsToTxn:
     group_id: str
     api_version: int = 4
 
+    def error_response(self, code: ErrorCode) -> AddOffsetsToTxnResponse:
+        return AddOffsetsToTxnResponse(code)
+
 
 @dataclass(frozen=True, slots=True)
 class EndTxn:
@@ -82,6 +88,9 @@ class EndTxn:
     producer_epoch: int
     committed: bool
     api_version: int = 4
+
+    def error_response(self, code: ErrorCode) -> EndTxnResponse:
+        return EndTxnResponse(code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +110,17 @@ class ListTransactions:
     producer_id_filters: Sequence[int] = ()
     duration_filter_ms: int = -1  # v1 (KIP-994): only transactions running longer than this
 
+    def error_response(self, code: ErrorCode) -> ListTransactionsResponse:
+        return ListTransactionsResponse(code, (), ())
+
 
 @dataclass(frozen=True, slots=True)
 class DescribeTransactions:
     transactional_ids: Sequence[str]
+
+    def error_response(self, code: ErrorCode) -> DescribeTransactionsResponse:
+        return DescribeTransactionsResponse(
+            tuple(DescribedTransaction(code, t) for t in self.transactional_ids))
 
 
 # -- responses -----------------------------------------------------------------------------------
@@ -186,55 +202,6 @@ class WriteMarkers:
     partitions: tuple[TopicPartition, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class TimerKey:
-    """``TIMEOUT`` aborts one open transaction; ``EXPIRATION`` is the transactional-id expiration job."""
-
-    kind: str
-    transactional_id: str = ""
-
-
-TIMEOUT, EXPIRATION = "txn-timeout", "txn-expiration"
-EXPIRATION_KEY = TimerKey(EXPIRATION)
-
-Record = tuple[bytes, bytes | None]
-R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class CoordinatorResult(Generic[R]):
-    """Append ``records`` to ``__transaction_state`` first, then send ``response``, start writing the
-    ``markers``, and apply ``cancel`` and ``schedule`` (key, absolute deadline in ms)."""
-
-    response: R | None
-    records: tuple[Record, ...] = ()
-    markers: tuple[WriteMarkers, ...] = ()
-    schedule: tuple[tuple[TimerKey, int], ...] = ()
-    cancel: tuple[TimerKey, ...] = ()
-
-
-@dataclass(slots=True)
-class Effects:
-    """Side effects gathered during one call; timer commands are netted per key."""
-
-    now_ms: int
-    records: list[Record] = field(default_factory=list)
-    markers: list[WriteMarkers] = field(default_factory=list)
-    timers: dict[TimerKey, int | None] = field(default_factory=dict)  # deadline, or None = cancel
-
-    def schedule_at(self, key: TimerKey, deadline_ms: int) -> None:
-        self.timers.pop(key, None)
-        self.timers[key] = deadline_ms
-
-    def cancel(self, key: TimerKey) -> None:
-        self.timers.pop(key, None)
-        self.timers[key] = None
-
-    def result(self, response: R | None) -> CoordinatorResult[R]:
-        return CoordinatorResult(
-            response=response,
-            records=tuple(self.records),
-            markers=tuple(self.markers),
-            schedule=tuple((k, d) for k, d in self.timers.items() if d is not None),
-            cancel=tuple(k for k, d in self.timers.items() if d is None),
-        )
+# TimerKey kinds: ``TIMEOUT`` aborts one open transaction (``key`` is its transactional id); the
+# transactional-id expiration job is the shared ``EXPIRATION_KEY``.
+TIMEOUT = "txn-timeout"

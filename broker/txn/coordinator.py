@@ -2,9 +2,11 @@
 
 Mirrors Kafka's ``TransactionCoordinator`` with ``transaction.version`` 1 semantics (no epoch bump per
 EndTxn; partitions are added by AddPartitionsToTxn/AddOffsetsToTxn). Each call validates without
-mutating, then changes the in-memory ``TxnMetadata`` and returns the ``__transaction_state`` record that
-makes the change durable; the driver appends it before sending the response. Because the driver runs on
-one event loop and appends before replying, Kafka's "pending transition" never exists here.
+mutating, then snapshots the ``TxnMetadata`` it is about to change (``Effects.keep``), changes it in memory
+and returns the ``__transaction_state`` record that makes the change durable. The runtime
+(broker/coordinator/runtime.py) answers once that record is durable, and restores the snapshot when the
+append fails — Kafka's ``pendingState`` that is dropped when ``appendTransactionToLog`` fails — so a failed
+PrepareCommit leaves the transaction Ongoing and writes no marker.
 
 Lifecycle of a transaction:  Empty/Complete* --AddPartitions--> Ongoing --EndTxn--> Prepare{Commit,Abort}
 (reply sent, ``WriteMarkers`` issued) --``markers_written``--> Complete{Commit,Abort}. InitProducerId on an
@@ -16,21 +18,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from pykafka_broker.broker.txn import records as rec
-from pykafka_broker.broker.txn.api import (
+from pykafka_broker.broker.coordinator.result import (
     EXPIRATION,
     EXPIRATION_KEY,
+    CoordinatorResult,
+    Effects,
+    R,
+    TimerKey,
+    TimerTable,
+)
+from pykafka_broker.broker.txn import records as rec
+from pykafka_broker.broker.txn.api import (
     OFFSETS_TOPIC,
     TIMEOUT,
     AddOffsetsToTxn,
     AddOffsetsToTxnResponse,
     AddPartitionsToTxn,
     AddPartitionsToTxnResponse,
-    CoordinatorResult,
     DescribedTransaction,
     DescribeTransactions,
     DescribeTransactionsResponse,
-    Effects,
     EndTxn,
     EndTxnResponse,
     InitProducerId,
@@ -39,8 +46,6 @@ from pykafka_broker.broker.txn.api import (
     ListTransactions,
     ListTransactionsResponse,
     PartitionResult,
-    R,
-    TimerKey,
     TxnConfig,
     TxnOffsetCommitCheck,
     WriteMarkers,
@@ -79,12 +84,12 @@ class TransactionCoordinator:
         self.txns: dict[str, TxnMetadata] = {}
         self._next_producer_id = next_producer_id
         self._offsets_partition_for = offsets_partition_for
-        self._timers: dict[TimerKey, int] = {}
+        self.timers = TimerTable()
 
     # -- producer side -------------------------------------------------------------------------
 
     def init_producer_id(self, now_ms: int, req: InitProducerId) -> CoordinatorResult[InitProducerIdResponse]:
-        fx = Effects(now_ms)
+        fx = _effects(now_ms)
         if req.transactional_id is None:
             return self._finish(fx, InitProducerIdResponse(E.NONE, self._next_producer_id(), 0))
         error = self._init(fx, req)
@@ -102,6 +107,7 @@ class TransactionCoordinator:
         if (req.producer_id == NO_PRODUCER_ID) != (req.producer_epoch == NO_PRODUCER_EPOCH):
             return E.INVALID_REQUEST  # KafkaApis: both or neither
         expected = None if req.producer_id == NO_PRODUCER_ID else (req.producer_id, req.producer_epoch)
+        fx.keep(self.txns, tid)
         meta = self.txns.get(tid)
         if meta is None:
             meta = TxnMetadata(tid, self._next_producer_id(), NO_PRODUCER_EPOCH, req.transaction_timeout_ms,
@@ -137,7 +143,7 @@ class TransactionCoordinator:
 
     def add_partitions(self, now_ms: int,
                        req: AddPartitionsToTxn) -> CoordinatorResult[AddPartitionsToTxnResponse]:
-        fx = Effects(now_ms)
+        fx = _effects(now_ms)
         if req.verify_only:
             results = [(tp, self.verify(req.transactional_id, req.producer_id, req.producer_epoch, *tp))
                        for tp in req.partitions]
@@ -149,7 +155,7 @@ class TransactionCoordinator:
         return self._finish(fx, response)
 
     def add_offsets(self, now_ms: int, req: AddOffsetsToTxn) -> CoordinatorResult[AddOffsetsToTxnResponse]:
-        fx = Effects(now_ms)
+        fx = _effects(now_ms)
         partition = (OFFSETS_TOPIC, self._offsets_partition_for(req.group_id))
         error = self._add(fx, req.transactional_id, req.producer_id, req.producer_epoch, [partition])
         error = fenced_for("AddOffsetsToTxn", req.api_version, error)
@@ -165,6 +171,7 @@ class TransactionCoordinator:
             return E.CONCURRENT_TRANSACTIONS
         if meta.state is S.ONGOING and wanted <= meta.partitions:
             return E.NONE  # nothing new: no record
+        fx.keep(self.txns, tid)
         if meta.state in COMPLETED:
             meta.start_ms = fx.now_ms
             fx.schedule_at(TimerKey(TIMEOUT, tid), fx.now_ms + meta.timeout_ms)
@@ -174,7 +181,7 @@ class TransactionCoordinator:
         return E.NONE
 
     def end_txn(self, now_ms: int, req: EndTxn) -> CoordinatorResult[EndTxnResponse]:
-        fx = Effects(now_ms)
+        fx = _effects(now_ms)
         error = self._end(fx, req)
         return self._finish(fx, EndTxnResponse(fenced_for("EndTxn", req.api_version, error)))
 
@@ -194,13 +201,15 @@ class TransactionCoordinator:
         return E.INVALID_TXN_STATE
 
     def _prepare_end(self, fx: Effects, meta: TxnMetadata, commit: bool) -> None:
+        fx.keep(self.txns, meta.transactional_id)
         meta.transit(S.PREPARE_COMMIT if commit else S.PREPARE_ABORT, fx.now_ms)
         fx.cancel(TimerKey(TIMEOUT, meta.transactional_id))
         self._persist(fx, meta)
-        fx.markers.append(_markers(meta))
+        fx.actions.append(_markers(meta))
 
     def _fence_and_abort(self, fx: Effects, meta: TxnMetadata) -> None:
         """``prepareFenceProducerEpoch`` then an abort that is not from the client."""
+        fx.keep(self.txns, meta.transactional_id)
         meta.transit(S.PREPARE_EPOCH_FENCE, fx.now_ms)
         if meta.producer_epoch < MAX_EPOCH:  # an Ongoing epoch is at most MAX-1: the guard never bites
             meta.producer_epoch += 1
@@ -210,9 +219,10 @@ class TransactionCoordinator:
     def markers_written(self, now_ms: int, transactional_id: str) -> CoordinatorResult[None]:
         """The driver wrote every marker of the prepared transaction: complete it. A call for a transaction
         that is not prepared (a duplicate) changes nothing."""
-        fx = Effects(now_ms)
+        fx = _effects(now_ms)
         meta = self.txns.get(transactional_id)
         if meta is not None and meta.state in PREPARED:
+            fx.keep(self.txns, transactional_id)
             meta.transit(S.COMPLETE_COMMIT if meta.state is S.PREPARE_COMMIT else S.COMPLETE_ABORT, now_ms)
             meta.partitions = set()
             self._persist(fx, meta)
@@ -253,11 +263,11 @@ class TransactionCoordinator:
             and (not req.state_filters or m.state in wanted)
             and (req.duration_filter_ms < 0 or now_ms - m.start_ms > req.duration_filter_ms)
         )
-        return self._finish(Effects(now_ms), ListTransactionsResponse(E.NONE, unknown, listed))
+        return self._finish(_effects(now_ms), ListTransactionsResponse(E.NONE, unknown, listed))
 
     def describe_transactions(self, now_ms: int,
                               req: DescribeTransactions) -> CoordinatorResult[DescribeTransactionsResponse]:
-        return self._finish(Effects(now_ms), DescribeTransactionsResponse(
+        return self._finish(_effects(now_ms), DescribeTransactionsResponse(
             tuple(self.describe(tid) for tid in req.transactional_ids)))
 
     def describe(self, transactional_id: str) -> DescribedTransaction:
@@ -277,13 +287,11 @@ class TransactionCoordinator:
 
     def fire_timer(self, now_ms: int, key: TimerKey) -> CoordinatorResult[None]:
         """Run an expired timer. A key that was cancelled or rescheduled later is ignored."""
-        fx = Effects(now_ms)
-        deadline = self._timers.get(key)
-        if deadline is None or deadline > now_ms:
-            return fx.result(None)
-        del self._timers[key]
+        fx = _effects(now_ms)
+        if not self.timers.due(fx, key):
+            return self._finish(fx, None)
         if key.kind == TIMEOUT:
-            meta = self.txns.get(key.transactional_id)
+            meta = self.txns.get(key.key)
             if meta is not None and meta.state is S.ONGOING and meta.start_ms + meta.timeout_ms <= now_ms:
                 self._fence_and_abort(fx, meta)  # abortTimedOutTransactions: the zombie is fenced too
         elif key.kind == EXPIRATION:
@@ -296,17 +304,18 @@ class TransactionCoordinator:
         horizon = fx.now_ms - self.config.transactional_id_expiration_ms
         for meta in list(self.txns.values()):
             if meta.state in EXPIRATION_ALLOWED and meta.last_update_ms <= horizon:
+                fx.keep(self.txns, meta.transactional_id)
                 meta.transit(S.DEAD, fx.now_ms)
                 del self.txns[meta.transactional_id]
                 fx.records.append((rec.encode_key(meta.transactional_id), None))
         fx.schedule_at(EXPIRATION_KEY, fx.now_ms + self.config.remove_expired_interval_ms)
 
     def pending_timers(self) -> dict[TimerKey, int]:
-        return dict(self._timers)
+        return self.timers.pending()
 
     # -- loading -------------------------------------------------------------------------------
 
-    def replay(self, key: bytes, value: bytes | None) -> None:
+    def replay(self, key: bytes, value: bytes | None, producer_id: int = -1) -> None:
         """Apply one ``__transaction_state`` record at startup (last value per key wins)."""
         tid = rec.decode_key(key)
         if tid is None:
@@ -319,13 +328,19 @@ class TransactionCoordinator:
                                      v.last_update_ms, v.start_ms, set(v.partitions),
                                      previous_producer_id=v.previous_producer_id)
 
+    def replay_marker(self, partition: int, producer_id: int, committed: bool) -> None:
+        """``__transaction_state`` holds no transactional batches: nothing to complete."""
+
+    def record_owner(self, key: bytes) -> str:
+        return rec.decode_key(key) or ""
+
     def on_loaded(self, now_ms: int) -> CoordinatorResult[None]:
         """After replay: prepared transactions get their markers (re)written, open ones their timeout
         (already due ones fire at once), and the expiration job starts."""
-        fx = Effects(now_ms)
+        fx = _effects(now_ms)
         for meta in self.txns.values():
             if meta.state in PREPARED:
-                fx.markers.append(_markers(meta))
+                fx.actions.append(_markers(meta))
             elif meta.state is S.ONGOING:
                 fx.schedule_at(TimerKey(TIMEOUT, meta.transactional_id), meta.start_ms + meta.timeout_ms)
         fx.schedule_at(EXPIRATION_KEY, now_ms + self.config.remove_expired_interval_ms)
@@ -352,12 +367,13 @@ class TransactionCoordinator:
         fx.records.append((rec.encode_key(meta.transactional_id), rec.encode_value(value)))
 
     def _finish(self, fx: Effects, response: R | None) -> CoordinatorResult[R]:
-        for timer, deadline in fx.timers.items():
-            if deadline is None:
-                self._timers.pop(timer, None)
-            else:
-                self._timers[timer] = deadline
-        return fx.result(response)
+        return self.timers.finish(fx, response)
+
+
+def _effects(now_ms: int) -> Effects:
+    """Every change here is made in memory with a snapshot to restore (``replay=False``): the
+    ``last_producer_epoch`` of a KIP-360 retry is not in the record, so replaying it would lose it."""
+    return Effects(now_ms, replay=False)
 
 
 def _markers(meta: TxnMetadata) -> WriteMarkers:

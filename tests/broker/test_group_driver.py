@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
+from driver_harness import WAIT_S, close, opened, settle
 
-from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.context import Broker
-from pykafka_broker.broker.group_driver import OFFSETS_TOPIC, java_string_hash, partition_for
+from pykafka_broker.broker.coordinator.topic import java_string_hash, partition_for
+from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
 from pykafka_broker.broker.groups import (
     DescribeGroups,
     Heartbeat,
@@ -20,30 +20,10 @@ from pykafka_broker.broker.groups import (
     SyncGroup,
 )
 from pykafka_broker.broker.groups import records as rec
-from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.errors import ErrorCode
 from pykafka_broker.protocol.records import decode_records
 
 META = rec.encode_subscription(["orders"])
-WAIT_S = 5.0
-
-
-def opened(data_dir: Path, **props: str) -> Broker:
-    broker = open_broker(BrokerConfig(data_dir=data_dir, props=dict(props)))
-    broker.groups.start()
-    return broker
-
-
-def close(broker: Broker) -> None:
-    broker.groups.stop()
-    broker.logs.close()
-
-
-async def settle(reply: Any) -> Any:
-    """A driver reply: immediate, or a Future (parked join/sync, or a wait for fsync)."""
-    if isinstance(reply, asyncio.Future):
-        return await asyncio.wait_for(reply, WAIT_S)
-    return reply
 
 
 def join(member_id: str = "", group: str = "g", session_ms: int = 10_000, instance: str | None = None

@@ -3,15 +3,14 @@ offsets, timeouts, replay after a restart, and the bad-input answers of the tran
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from pykafka_broker.broker.config import BrokerConfig
+from driver_harness import close, opened, settle
+
 from pykafka_broker.broker.context import Broker
 from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
 from pykafka_broker.broker.groups import OffsetFetch, TxnOffsetCommit
-from pykafka_broker.broker.server import open_broker
 from pykafka_broker.broker.txn import (
     AddOffsetsToTxn,
     AddPartitionsToTxn,
@@ -25,27 +24,7 @@ from pykafka_broker.protocol.errors import ErrorCode
 from pykafka_broker.protocol.records import build_batch, iter_batches, read_batch_header
 
 E = ErrorCode
-WAIT_S = 5.0
 TOPIC = "orders"
-
-
-def opened(data_dir: Path, **props: str) -> Broker:
-    broker = open_broker(BrokerConfig(data_dir=data_dir, props={"num.partitions": "3", **props}))
-    broker.groups.start()
-    broker.txns.start()
-    return broker
-
-
-def close(broker: Broker) -> None:
-    broker.txns.stop()
-    broker.groups.stop()
-    broker.logs.close()
-
-
-async def settle(reply: Any) -> Any:
-    if isinstance(reply, asyncio.Future):
-        return await asyncio.wait_for(reply, WAIT_S)
-    return reply
 
 
 async def init(broker: Broker, tid: str = "tx", timeout_ms: int = 60_000) -> tuple[int, int]:
@@ -187,9 +166,9 @@ async def test_restart_replays_state_and_pending_offsets_then_timeout_aborts(tmp
         assert [t.transactional_id for t in listed.transactions] == ["tx"]
         assert listed.unknown_state_filters == ("Bogus",)
         # The timeout fires (driven through the coordinator's timer with a clock past the deadline).
-        (key,) = [k for k in broker.txns.pending_timers() if k.transactional_id == "tx"]
+        (key,) = [k for k in broker.txns.pending_timers() if k.key == "tx"]
         deadline = broker.txns.coordinator.pending_timers()[key]
-        broker.txns._fire(deadline, key)
+        broker.txns.runtime.fire(deadline, key)
         plog = broker.logs.get_log(TOPIC, 0)
         assert plog is not None and plog.last_stable_offset == plog.log_end_offset
         last = batches(broker, TOPIC, 0)[-1]
@@ -211,7 +190,7 @@ async def test_restart_replays_state_and_pending_offsets_then_timeout_aborts(tmp
         ).transactions
         assert described[0].state == "CompleteAbort"
         assert (await fetched(broker, require_stable=True)).offset == -1
-        assert not [k for k in broker.txns.pending_timers() if k.transactional_id == "tx"]
+        assert not [k for k in broker.txns.pending_timers() if k.key == "tx"]
     finally:
         close(broker)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pykafka_broker.broker.coordinator.result import CoordinatorResult
 from pykafka_broker.broker.groups import (
     GroupConfig,
     GroupCoordinator,
@@ -17,7 +18,7 @@ from pykafka_broker.broker.groups import (
     OffsetCommit,
     SyncGroup,
 )
-from pykafka_broker.broker.groups.api import CoordinatorResult, Reply
+from pykafka_broker.broker.groups.api import Reply
 from pykafka_broker.broker.groups.records import encode_subscription
 from pykafka_broker.protocol.errors import ErrorCode
 
@@ -32,8 +33,12 @@ class Harness:
         self.log: list[tuple[bytes, bytes | None]] = []
         self.replies: dict[int, Reply] = {}
 
-    def apply(self, result: CoordinatorResult[Any]) -> CoordinatorResult[Any]:
+    def apply(self, result: CoordinatorResult[Any], producer_id: int = -1) -> CoordinatorResult[Any]:
+        """Play the runtime: the records are durable at once, so they are replayed now."""
         self.log.extend(result.records)
+        if result.replay:
+            for key, value in result.records:
+                self.coord.replay(key, value, producer_id)
         for handle, reply in result.completed:
             assert handle not in self.replies, "a parked request was answered twice"
             self.replies[handle] = reply

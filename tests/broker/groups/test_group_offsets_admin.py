@@ -93,7 +93,7 @@ def test_record_bytes_follow_kafka_schemas(h) -> None:
 def test_delete_list_describe(h) -> None:
     h.form(2)
     h.commit({"t": [(0, 1, -1, "")]}, group="simple")
-    deleted = h.coord.delete_groups(h.now, DeleteGroups(["g", "simple", "ghost"]))
+    deleted = h.apply(h.coord.delete_groups(h.now, DeleteGroups(["g", "simple", "ghost"])))
     assert deleted.response.results == (
         ("g", E.NON_EMPTY_GROUP),
         ("simple", E.NONE),
@@ -134,7 +134,7 @@ def test_describe_hides_metadata_while_rebalancing(h) -> None:
 def test_offset_delete(h) -> None:
     a, _ = h.form(2)
     h.commit({"orders": [(0, 1, -1, "")], "old": [(0, 2, -1, "")]}, generation=1, member_id=a)
-    result = h.coord.offset_delete(h.now, OffsetDelete("g", [("orders", [0]), ("old", [0, 1])]))
+    result = h.apply(h.coord.offset_delete(h.now, OffsetDelete("g", [("orders", [0]), ("old", [0, 1])])))
     assert _errors(result) == {
         ("orders", 0): E.GROUP_SUBSCRIBED_TO_TOPIC,
         ("old", 0): E.NONE,
@@ -196,10 +196,10 @@ def test_replay_rebuilds_offsets_and_group(h) -> None:
     ]
 
     loaded = fresh.on_loaded(h.now)
-    assert {k.member_id for k, _ in loaded.schedule if k.kind == "heartbeat"} == {a, b}
+    assert {k.member for k, _ in loaded.schedule if k.kind == "heartbeat"} == {a, b}
     assert fresh.heartbeat(h.now + 1, Heartbeat("g", 1, a)).response.error_code is E.NONE
     for key, deadline in sorted(fresh.pending_timers().items(), key=lambda kv: kv[1]):
-        if key.kind == "heartbeat" and key.member_id == b:
+        if key.kind == "heartbeat" and key.member == b:
             fresh.fire_timer(deadline, key)
     assert b not in fresh.groups["g"].members and fresh.groups["g"].state is S.PREPARING_REBALANCE
 

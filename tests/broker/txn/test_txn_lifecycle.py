@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from txn_harness import TIMEOUT, Harness, offsets_partition
 
+from pykafka_broker.broker.coordinator.result import TimerKey
 from pykafka_broker.broker.txn import AddPartitionsToTxn, TxnOffsetCommitCheck
-from pykafka_broker.broker.txn.api import OFFSETS_TOPIC, TimerKey
+from pykafka_broker.broker.txn.api import OFFSETS_TOPIC
 from pykafka_broker.broker.txn.api import TIMEOUT as TIMEOUT_KIND
 from pykafka_broker.broker.txn.records import decode_key, decode_value
 from pykafka_broker.broker.txn.state import MAX_EPOCH, TxnState

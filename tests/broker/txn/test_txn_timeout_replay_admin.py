@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from txn_harness import TIMEOUT, Harness
 
+from pykafka_broker.broker.coordinator.result import EXPIRATION_KEY, TimerKey
 from pykafka_broker.broker.txn import DescribeTransactions, ListTransactions
-from pykafka_broker.broker.txn.api import EXPIRATION_KEY, TimerKey
 from pykafka_broker.broker.txn.api import TIMEOUT as TIMEOUT_KIND
 from pykafka_broker.broker.txn.state import VALID_PREVIOUS, IllegalTransition, TxnMetadata, TxnState
 from pykafka_broker.protocol.errors import ErrorCode as E

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from pykafka_broker.broker.coordinator.result import CoordinatorResult, Record
 from pykafka_broker.broker.txn import (
     AddOffsetsToTxn,
     AddPartitionsToTxn,
@@ -19,7 +20,6 @@ from pykafka_broker.broker.txn import (
     TxnConfig,
     WriteMarkers,
 )
-from pykafka_broker.broker.txn.api import CoordinatorResult, Record
 from pykafka_broker.broker.txn.state import TxnMetadata
 from pykafka_broker.protocol.errors import ErrorCode
 
@@ -40,7 +40,7 @@ class Harness:
 
     def apply(self, result: CoordinatorResult[Any]) -> CoordinatorResult[Any]:
         self.log.extend(result.records)
-        self.markers.extend(result.markers)
+        self.markers.extend(result.actions)
         return result
 
     def advance(self, ms: int) -> None:
