@@ -12,7 +12,8 @@ import pytest
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse
 
 from pykafka_broker.broker.config import BrokerConfig
-from pykafka_broker.broker.connection import RECV_BUFFER, KafkaConnection
+from pykafka_broker.broker.connection import KafkaConnection
+from pykafka_broker.broker.connection_quotas import SCRATCH_SIZE as RECV_BUFFER
 from pykafka_broker.broker.server import open_broker
 
 
