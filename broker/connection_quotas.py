@@ -56,7 +56,10 @@ def parse_ip_overrides(value: str | None) -> dict[str, int]:
             except OSError:
                 log.warning("max.connections.per.ip.overrides: cannot resolve %r; ignored", host)
                 continue
-        out[addr] = int(count)
+        try:
+            out[addr] = int(count)
+        except ValueError:
+            log.warning("max.connections.per.ip.overrides: bad count in %r; ignored", item)
     return out
 
 
