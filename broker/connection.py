@@ -7,9 +7,11 @@ left of a read is kept per connection, sized to what has arrived:
 
 - fewer than 6 bytes (size prefix + api key): kept as they are, nothing reserved;
 - the start of a larger frame: the frame gets its own buffer of exactly its size and the socket
-  reads the rest into it in place, so a 1 MiB Produce is never copied in user space. Above
-  ``SMALL_FRAME`` that buffer is an anonymous private mapping, whose pages cost memory only as
-  bytes arrive: a peer that sends a 100 MB size prefix and stops costs almost nothing.
+  reads the rest into it in place, so a 1 MiB Produce is never copied in user space. That buffer
+  is a bytearray while the bytes not yet arrived fit the broker-wide ``EAGER_RESERVE_BYTES``
+  budget (the fast path of every normal producer), else an anonymous private mapping, whose pages
+  cost memory only as bytes arrive: peers that send 100 MB size prefixes and stop cost almost
+  nothing.
 
 Sizes are checked before anything is reserved: a frame over ``socket.request.max.bytes`` closes
 the connection (Kafka's InvalidReceiveException), and so does a non-Produce frame over
@@ -65,12 +67,6 @@ class _Slot:
         self.future = future
 
 
-def _new_frame(size: int) -> bytearray | mmap.mmap:
-    if size <= SMALL_FRAME:
-        return bytearray(size)
-    return mmap.mmap(-1, size, flags=_MAP_FLAGS)
-
-
 class KafkaConnection(asyncio.BufferedProtocol):
     def __init__(self, broker: Any, quotas: ConnectionQuotas | None = None) -> None:
         self.broker = broker
@@ -84,6 +80,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._head = b""  # the first bytes of a frame, before its size and api key are known
         self._frame: bytearray | mmap.mmap | None = None  # frame being read in place
         self._fpos = 0
+        self._reserved = 0  # bytes of the eager budget this frame holds
         self._backlog: bytearray | None = None  # bytes read but not cut while over a bound
         self._draining = False
         self._slots: deque[_Slot] = deque()
@@ -115,6 +112,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self.closed = True
         self.broker.connections.discard(self)
         self._frame = self._backlog = None
+        self._release_reserve()
         for slot in self._slots:
             if slot.future is not None and not slot.future.done():
                 slot.future.cancel()
@@ -139,6 +137,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 self._fpos += nbytes
                 if self._fpos == len(frame):
                     self._frame = None
+                    self._release_reserve()
                     self._handle_frame(frame)
                 return
             data = self.quotas.scratch_view[:nbytes]
@@ -184,10 +183,25 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 self._head = bytes(data[pos:end])  # wait for the api key before reserving anything
                 return
             self._check_api_size(size, _KEY.unpack_from(data, pos + 4)[0])
-            frame_buf = _new_frame(size)
+            frame_buf = self._new_frame(size, size - (have - 4))
             frame_buf[: have - 4] = data[pos + 4 : end]
             self._frame, self._fpos = frame_buf, have - 4
             return
+
+    def _new_frame(self, size: int, missing: int) -> bytearray | mmap.mmap:
+        if size <= SMALL_FRAME:
+            return bytearray(size)
+        quotas = self.quotas
+        if missing <= quotas.eager_left:
+            quotas.eager_left -= missing
+            self._reserved = missing
+            return bytearray(size)
+        return mmap.mmap(-1, size, flags=_MAP_FLAGS)
+
+    def _release_reserve(self) -> None:
+        if self._reserved:
+            self.quotas.eager_left += self._reserved
+            self._reserved = 0
 
     def _check_api_size(self, size: int, api_key: int) -> None:
         if size > self.max_control and api_key != _PRODUCE:

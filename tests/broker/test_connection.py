@@ -5,6 +5,7 @@ on work taken off a connection (pending responses, write buffer, queued.max.requ
 from __future__ import annotations
 
 import asyncio
+import mmap
 import struct
 from pathlib import Path
 from typing import Any
@@ -211,11 +212,13 @@ async def test_non_produce_frame_over_the_control_cap_closes_before_buffering(
         c.connection_made(t)
         feed(c, struct.pack(">ih", CONTROL_REQUEST_MAX_BYTES + 1, 3))  # Metadata
         assert t.aborted and "InvalidReceive: METADATA request" in caplog.text
-        # Produce may be that large: it is accepted and read in place, memory reserved lazily.
+        # Produce may be that large: it is accepted and read in place; beyond the eager budget its
+        # buffer is a lazily backed mapping (memory follows the bytes that arrive).
         p, tp = KafkaConnection(broker), MemoryTransport()
         p.connection_made(tp)
-        feed(p, struct.pack(">ih", 50_000_000, 0) + b"\x00" * 100)
-        assert not tp.aborted and len(p.get_buffer(-1)) == 50_000_000 - 102
+        feed(p, struct.pack(">ih", 90_000_000, 0) + b"\x00" * 100)
+        assert not tp.aborted and len(p.get_buffer(-1)) == 90_000_000 - 102
+        assert isinstance(p._frame, mmap.mmap)
     finally:
         broker.logs.close()
 
