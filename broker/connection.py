@@ -281,6 +281,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         size = len(head) + _size(body)
         self.transport.writelines([_SIZE.pack(size) + head, *body])
+        self.quotas.touch(self)
 
     def _update_reading(self) -> None:
         if self.transport is None or self.closed:

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from kafka.protocol.consumer import FetchRequest
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse
+from kafka.protocol.producer import ProduceRequest
 
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import CONTROL_REQUEST_MAX_BYTES, MAX_PENDING, KafkaConnection
+from pykafka_broker.broker.connection_quotas import EAGER_RESERVE_BYTES, ConnectionQuotas
 from pykafka_broker.broker.connection_quotas import SCRATCH_SIZE as RECV_BUFFER
-from pykafka_broker.broker.connection_quotas import ConnectionQuotas
 from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.records import build_batch, read_batch_header
@@ -296,3 +297,24 @@ async def test_per_ip_limit_and_overrides(tmp_path: Path) -> None:
     assert "maximum of 1 connections" in str(quotas.admit(object(), "127.0.0.1"))
     assert quotas.admit(object(), "10.0.0.7") is None and quotas.admit(object(), "10.0.0.7") is None
     assert quotas.admit(object(), "10.0.0.7") is not None
+
+
+@pytest.mark.parametrize("eager", [True, False])
+async def test_produce_frames_read_in_place_on_both_paths(conn: Any, eager: bool) -> None:
+    c, t, broker = conn
+    broker.logs.create_topic("t", 1, {})
+    if not eager:
+        c.quotas.eager_left = 0  # the budget is spent: the frame lands in a lazily backed mapping
+    values = [bytes([i]) * 30_000 for i in range(4)]
+    batch = build_batch([(b"k%d" % i, v, [], 1000 + i) for i, v in enumerate(values)])
+    data = ProduceRequest.TopicProduceData
+    req = ProduceRequest(transactional_id=None, acks=1, timeout_ms=1000, topic_data=[
+        data(name="t", partition_data=[data.PartitionProduceData(index=0, records=batch)])])
+    req.with_header(correlation_id=5, client_id="test")
+    frame = bytes(req.encode(version=9, header=True, framed=True))
+    assert len(frame) > 100_000
+    feed(c, frame, chunk=7000)
+    assert correlation_ids(t) == [5]
+    assert c.quotas.eager_left == (EAGER_RESERVE_BYTES if eager else 0)  # the reservation was returned
+    read = broker.logs.get_log("t", 0).read(0, 1 << 20)
+    assert b"".join(bytes(ch) for ch in read.chunks)[16:] == batch[16:]  # as sent (offset, epoch patched)
