@@ -89,6 +89,9 @@ async def _accept_loop(sock: socket.socket, broker: Broker, quotas: ConnectionQu
         except OSError as exc:
             log.info("connection failed before it was set up: %s", exc)
             conn.close()
+        except Exception:  # a bug of ours must not stop the acceptor
+            log.exception("could not set up a connection")
+            conn.close()
 
 
 def _listen(addr: str, port: int) -> socket.socket:
