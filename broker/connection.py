@@ -15,8 +15,8 @@ left of a read is kept per connection, sized to what has arrived:
 
 Sizes are checked before anything is reserved: a frame over ``socket.request.max.bytes`` closes
 the connection (Kafka's InvalidReceiveException), and so does a non-Produce frame over
-``CONTROL_REQUEST_MAX_BYTES``: only Produce carries bulk data, and the generic decoder would block
-the event loop for about 140 ms per MiB of, say, a Metadata request.
+``CONTROL_REQUEST_MAX_BYTES`` (2 MiB): only Produce carries bulk data, and the generic decoder
+blocks the event loop for 150-350 ms per MiB of, say, a Metadata request naming many topics.
 
 Requests run as soon as they are complete; a handler may answer later (a long-poll Fetch, a
 Produce waiting for fsync), so responses are written strictly in request order. Before each frame
@@ -50,7 +50,10 @@ log = logging.getLogger("pykafka_broker.connection")
 # max.in.flight), so 16 never throttles a well-behaved client while bounding a hostile one.
 MAX_PENDING = 16
 QUEUED_BYTES_HIGH = 1 << 20  # replies computed but queued behind an earlier, slower one
-CONTROL_REQUEST_MAX_BYTES = 4 << 20  # frames of every API but Produce (not a Kafka config)
+# Frames of every API but Produce (not a Kafka config). The largest legitimate ones are JoinGroup and
+# SyncGroup of big groups, whose state must fit a __consumer_offsets record (message.max.bytes, ~1 MB)
+# anyway; a 2 MiB Metadata request already holds the event loop for ~0.3-0.5 s in the generic decoder.
+CONTROL_REQUEST_MAX_BYTES = 2 << 20
 SMALL_FRAME = 16384  # partial frames up to this size get a plain bytearray
 _MAP_FLAGS = mmap.MAP_PRIVATE | (0x4000 if sys.platform.startswith("linux") else 0)  # MAP_NORESERVE
 _SIZE = struct.Struct(">i")
