@@ -315,15 +315,19 @@ class KafkaConnection(asyncio.BufferedProtocol):
         asyncio.get_running_loop().call_soon(self._update_reading)
 
     def busy(self) -> bool:
-        """A request in progress or a reply not yet sent: not idle (connections.max.idle.ms)."""
-        t = self.transport
-        return bool(self._slots) or (t is not None and t.get_write_buffer_size() > 0)
+        """The broker is still working on a request (a long poll, an fsync wait): not idle. A reply
+        stuck in the write buffer because the client stopped reading does not count, so such a
+        client is closed after connections.max.idle.ms like any other idle one (Kafka's Selector sees
+        no activity on it either)."""
+        return bool(self._slots) and self._slots[0].future is not None and not self._slots[0].future.done()
 
     def expire_idle(self, idle_ms: int) -> None:
         if not self.closed:
             log.info("closing connection from %s: idle for more than connections.max.idle.ms=%d",
                      self.peer, idle_ms)
-            self.close()
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()  # close() would wait for a reply a non-reading client never takes
 
     def pending_futures(self) -> list[asyncio.Future[Any]]:
         """Replies still being produced (long-polls, fsync waits), for a graceful shutdown."""

@@ -138,6 +138,31 @@ def test_idle_connections_are_closed_after_connections_max_idle_ms(broker_factor
     assert "idle for more than connections.max.idle.ms=400" in broker.log_text()
 
 
+def test_a_client_that_stopped_reading_is_closed_when_idle(broker_factory: Any) -> None:
+    broker = broker_factory("connections.max.idle.ms=500")
+    with Wire(broker.bootstrap) as wire:
+        assert create_topic(wire, "t") == 0
+        assert produce(wire, "t", v2_batch([(b"k", b"v" * 400_000)]))[0] == 0
+    sock = slow_socket(broker.bootstrap)
+    try:
+        sock.sendall(b"".join(fetch_frame(i, "t", MiB) for i in range(40)))  # 16 MB of replies
+        time.sleep(1.5)  # let the replies fill both socket buffers, then stay idle past the limit
+        received, deadline = 0, time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # drain: the stream must end well before all 40 replies
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+        else:
+            raise AssertionError("the broker did not close the connection")
+        assert received < 40 * 400_000
+    except ConnectionResetError:
+        pass  # aborted with unread data: also closed
+    finally:
+        sock.close()
+    assert "idle for more than connections.max.idle.ms=500" in broker.log_text()
+
+
 def test_max_connections_stops_accepting_until_a_slot_frees(broker_factory: Any) -> None:
     broker = broker_factory("max.connections=2")
     with Wire(broker.bootstrap) as a, Wire(broker.bootstrap) as b:
