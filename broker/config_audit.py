@@ -17,7 +17,6 @@ _TIERED = "there is no tiered storage"
 _ONE_REPLICA = ("every partition has exactly one replica, this node, so the in-sync replica set is always "
                 "complete; acks=all does not fail with NOT_ENOUGH_REPLICAS when this is above 1 as it would "
                 "in Kafka")
-_NOT_ENFORCED_YET = "not enforced by this build (issue 10: connection limits are being added)"
 _TIMESTAMP_RANGE = "produced timestamps are not range-checked (no INVALID_TIMESTAMP)"
 NOT_USED: dict[str, str] = {
     "broker.id": "the node's id is node.id; a different broker.id has no effect",
@@ -33,10 +32,6 @@ NOT_USED: dict[str, str] = {
     "socket.receive.buffer.bytes": "the listener keeps the operating system's socket buffer sizes",
     "num.network.threads": "one asyncio event loop serves every connection",
     "num.io.threads": "requests are handled on the event loop; slow file work goes to a thread pool",
-    "queued.max.requests": _NOT_ENFORCED_YET,
-    "connections.max.idle.ms": _NOT_ENFORCED_YET,
-    "max.connections": _NOT_ENFORCED_YET,
-    "fetch.max.bytes": "a Fetch response is bounded by the request's own max_bytes only",
     "max.incremental.fetch.session.cache.slots": "no fetch sessions (KIP-227) are kept: every Fetch is "
                                                  "a full one",
     "compression.gzip.level": _LEVEL,

@@ -1,33 +1,64 @@
-"""One client connection: framing, in-order responses, backpressure.
+"""One client connection: framing, in-order responses, backpressure, bounded memory.
 
-Reads go straight into buffers we own (``asyncio.BufferedProtocol``): small frames are cut out of a
-64 KiB receive buffer; a frame larger than that gets its own bytearray of exactly its size and the
-socket reads into it directly, so a 1 MiB produce is never copied in user space. The size prefix
-is checked against ``socket.request.max.bytes`` before anything is buffered.
+Receiving (``asyncio.BufferedProtocol``). An idle connection owns no buffer: every socket read
+lands in the broker's one shared scratch buffer (``ConnectionQuotas.scratch``; the event loop runs
+one read at a time) and is cut into frames at once, each complete frame copied out once. What is
+left of a read is kept per connection, sized to what has arrived:
 
-Requests run as soon as they are complete; a handler may answer later (a long-poll Fetch, a Produce
-waiting for fsync), so responses queue in request order and are written strictly in that order.
-Reading pauses while too many responses are pending or the transport's write buffer is full
-(aiohttp's ``web_protocol`` watermarks).
+- fewer than 6 bytes (size prefix + api key): kept as they are, nothing reserved;
+- the start of a larger frame: the frame gets its own buffer of exactly its size and the socket
+  reads the rest into it in place, so a 1 MiB Produce is never copied in user space. That buffer
+  is a bytearray while the bytes not yet arrived fit the broker-wide ``EAGER_RESERVE_BYTES``
+  budget (the fast path of every normal producer), else an anonymous private mapping, whose pages
+  cost memory only as bytes arrive: peers that send 100 MB size prefixes and stop cost almost
+  nothing.
+
+Sizes are checked before anything is reserved: a frame over ``socket.request.max.bytes`` closes
+the connection (Kafka's InvalidReceiveException), and so does a non-Produce frame over
+``CONTROL_REQUEST_MAX_BYTES`` (2 MiB): only Produce carries bulk data, and the generic decoder
+blocks the event loop for 150-350 ms per MiB of, say, a Metadata request naming many topics.
+
+Requests run as soon as they are complete; a handler may answer later (a long-poll Fetch, a
+Produce waiting for fsync), so responses are written strictly in request order. Before each frame
+is cut the connection checks its bounds: responses pending on it (``MAX_PENDING``, every request
+read and not yet answered, immediate replies queued behind a slow one included), the transport's
+write buffer (``pause_writing``) plus replies queued behind a slow one (``QUEUED_BYTES_HIGH``),
+and the broker-wide ``queued.max.requests``. Over any bound it stops cutting frames, keeps the rest
+of the read (at most one read) and pauses reading, like aiohttp's ``web_protocol`` watermarks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import struct
+import sys
 from collections import deque
 from typing import Any
 
+from pykafka_broker.broker.connection_quotas import ConnectionQuotas
 from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, dispatch
+from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ProtocolError
 from pykafka_broker.protocol.frame import parse_request_header, response_header
 
 log = logging.getLogger("pykafka_broker.connection")
 
-RECV_BUFFER = 65536
-MAX_PENDING = 64  # responses outstanding before we stop reading (Kafka mutes at 1; clients pipeline 5)
+# Requests read and not yet answered, per connection. Kafka reads one request per connection at a
+# time (the channel is muted until its response is sent); clients pipeline up to 5 (Java, kafka-python
+# max.in.flight), so 16 never throttles a well-behaved client while bounding a hostile one.
+MAX_PENDING = 16
+QUEUED_BYTES_HIGH = 1 << 20  # replies computed but queued behind an earlier, slower one
+# Frames of every API but Produce (not a Kafka config). The largest legitimate ones are JoinGroup and
+# SyncGroup of big groups, whose state must fit a __consumer_offsets record (message.max.bytes, ~1 MB)
+# anyway; a 2 MiB Metadata request already holds the event loop for ~0.3-0.5 s in the generic decoder.
+CONTROL_REQUEST_MAX_BYTES = 2 << 20
+SMALL_FRAME = 16384  # partial frames up to this size get a plain bytearray
+_MAP_FLAGS = mmap.MAP_PRIVATE | (0x4000 if sys.platform.startswith("linux") else 0)  # MAP_NORESERVE
 _SIZE = struct.Struct(">i")
+_KEY = struct.Struct(">h")
+_PRODUCE = int(ApiKey.PRODUCE)
 
 
 class _Slot:
@@ -40,19 +71,26 @@ class _Slot:
 
 
 class KafkaConnection(asyncio.BufferedProtocol):
-    def __init__(self, broker: Any) -> None:
+    def __init__(self, broker: Any, quotas: ConnectionQuotas | None = None) -> None:
         self.broker = broker
+        self.quotas = quotas if quotas is not None else ConnectionQuotas(broker.config)
         self.max_request = broker.config.max_request_bytes
+        self.max_control = min(self.max_request, CONTROL_REQUEST_MAX_BYTES)
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
-        self._rbuf = bytearray(RECV_BUFFER)
-        self._rmv = memoryview(self._rbuf)
-        self._rlen = 0
-        self._big: bytearray | None = None  # frame being read directly into its own buffer
-        self._big_pos = 0
+        self.ip = "?"
+        self.admitted = False
+        self._head = b""  # the first bytes of a frame, before its size and api key are known
+        self._frame: bytearray | mmap.mmap | None = None  # frame being read in place
+        self._fpos = 0
+        self._reserved = 0  # bytes of the eager budget this frame holds
+        self._backlog: bytearray | None = None  # bytes read but not cut while over a bound
+        self._draining = False
         self._slots: deque[_Slot] = deque()
+        self._queued_bytes = 0
         self._reading_paused = False
         self._writing_paused = False
+        self._blocked = False  # waiting for the broker-wide queued.max.requests
         self.closed = False
 
     # -- asyncio callbacks ---------------------------------------------------------------
@@ -60,32 +98,55 @@ class KafkaConnection(asyncio.BufferedProtocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if isinstance(peer, tuple):
+            self.ip, self.peer = str(peer[0]), f"{peer[0]}:{peer[1]}"
+        else:
+            self.ip = self.peer = str(peer)
+        refused = self.quotas.admit(self, self.ip)
+        if refused is not None:
+            log.warning("%s", refused)
+            self.closed = True
+            transport.abort()
+            return
+        self.admitted = True
         self.broker.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.broker.connections.discard(self)
+        self._frame = self._backlog = None
+        self._release_reserve()
         for slot in self._slots:
             if slot.future is not None and not slot.future.done():
                 slot.future.cancel()
+        n, self._queued_bytes = len(self._slots), 0
         self._slots.clear()
+        for _ in range(n):
+            self.quotas.request_done()
+        if self.admitted:
+            self.admitted = False
+            self.quotas.release(self, self.ip)
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self._big is not None:
-            return memoryview(self._big)[self._big_pos :]
-        return self._rmv[self._rlen :]
+        if self._frame is not None:
+            return memoryview(self._frame)[self._fpos :]
+        return self.quotas.scratch_view
 
     def buffer_updated(self, nbytes: int) -> None:
+        self.quotas.touch(self)
         try:
-            if self._big is not None:
-                self._big_pos += nbytes
-                if self._big_pos == len(self._big):
-                    frame, self._big = self._big, None
+            frame = self._frame
+            if frame is not None:
+                self._fpos += nbytes
+                if self._fpos == len(frame):
+                    self._frame = None
+                    self._release_reserve()
                     self._handle_frame(frame)
                 return
-            self._rlen += nbytes
-            self._cut_frames()
+            data = self.quotas.scratch_view[:nbytes]
+            if self._head:
+                data, self._head = memoryview(self._head + data), b""
+            self._consume(data)
         except ProtocolError as exc:
             self.abort(str(exc))
 
@@ -98,34 +159,74 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._update_reading()
 
     # -- framing -------------------------------------------------------------------------
-    def _cut_frames(self) -> None:
-        buf, pos, end = self._rbuf, 0, self._rlen
-        while end - pos >= 4 and not self.closed:
-            (size,) = _SIZE.unpack_from(buf, pos)
+    def _consume(self, data: memoryview) -> None:
+        """Cut and run the frames in ``data`` until a bound is reached; keep what is left."""
+        pos, end = 0, len(data)
+        while pos < end and not self.closed:
+            if self._over_bounds():
+                self._backlog = bytearray(data[pos:end])  # at most one read, until we may go on
+                self._update_reading()
+                return
+            have = end - pos
+            if have < 4:
+                self._head = bytes(data[pos:end])
+                return
+            (size,) = _SIZE.unpack_from(data, pos)
             if size < 0 or size > self.max_request:
-                raise ProtocolError(f"frame of {size} bytes exceeds socket.request.max.bytes="
-                                    f"{self.max_request}" if size > 0 else f"negative frame size {size}")
-            if end - pos - 4 >= size:
-                frame = buf[pos + 4 : pos + 4 + size]  # one small copy out of the reused buffer
+                raise ProtocolError(f"InvalidReceive: frame size {size} is not in [0, "
+                                    f"socket.request.max.bytes={self.max_request}]")
+            if have - 4 >= size:
+                if size >= 2:
+                    self._check_api_size(size, _KEY.unpack_from(data, pos + 4)[0])
+                frame = bytearray(data[pos + 4 : pos + 4 + size])  # one small copy out of the scratch
                 pos += 4 + size
                 self._handle_frame(frame)
                 continue
-            if 4 + size > RECV_BUFFER:
-                # Large frame: give it its own buffer and let the socket fill it in place.
-                big = bytearray(size)
-                have = end - pos - 4
-                big[:have] = buf[pos + 4 : end]
-                self._big, self._big_pos = big, have
-                pos = end
-            break
-        if pos:
-            remaining = end - pos
-            if remaining:
-                buf[:remaining] = buf[pos:end]
-            self._rlen = remaining
+            if have < 6:
+                self._head = bytes(data[pos:end])  # wait for the api key before reserving anything
+                return
+            self._check_api_size(size, _KEY.unpack_from(data, pos + 4)[0])
+            frame_buf = self._new_frame(size, size - (have - 4))
+            frame_buf[: have - 4] = data[pos + 4 : end]
+            self._frame, self._fpos = frame_buf, have - 4
+            return
+
+    def _new_frame(self, size: int, missing: int) -> bytearray | mmap.mmap:
+        if size <= SMALL_FRAME:
+            return bytearray(size)
+        quotas = self.quotas
+        if missing <= quotas.eager_left:
+            quotas.eager_left -= missing
+            self._reserved = missing
+            return bytearray(size)
+        return mmap.mmap(-1, size, flags=_MAP_FLAGS)
+
+    def _release_reserve(self) -> None:
+        if self._reserved:
+            self.quotas.eager_left += self._reserved
+            self._reserved = 0
+
+    def _check_api_size(self, size: int, api_key: int) -> None:
+        if size > self.max_control and api_key != _PRODUCE:
+            try:
+                name = ApiKey(api_key).name
+            except ValueError:
+                name = f"api_key={api_key}"
+            raise ProtocolError(f"InvalidReceive: {name} request of {size} bytes is larger than "
+                                f"{self.max_control}, the limit for requests other than Produce")
+
+    def _over_bounds(self) -> bool:
+        if self._writing_paused or self._queued_bytes >= QUEUED_BYTES_HIGH or len(self._slots) >= MAX_PENDING:
+            return True
+        if self.quotas.queue_full():
+            if not self._blocked:
+                self._blocked = True
+                self.quotas.block(self)
+            return True
+        return False
 
     # -- requests and responses ----------------------------------------------------------
-    def _handle_frame(self, frame: bytearray) -> None:
+    def _handle_frame(self, frame: bytearray | mmap.mmap) -> None:
         if self.closed:
             return
         header = parse_request_header(frame)
@@ -143,12 +244,14 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         head = response_header(header.correlation_id, header.api_key, header.api_version)
         if isinstance(result, asyncio.Future):
-            slot = _Slot(head, None, result)
-            self._slots.append(slot)
+            self._slots.append(_Slot(head, None, result))
+            self.quotas.pending += 1
             result.add_done_callback(self._on_future_done)
             self._update_reading()
         elif self._slots:
             self._slots.append(_Slot(head, result, None))
+            self.quotas.pending += 1
+            self._queued_bytes += _size(result)
         else:
             self._write(head, result)
 
@@ -169,7 +272,9 @@ class KafkaConnection(asyncio.BufferedProtocol):
                 body = slot.future.result()
             else:
                 body = slot.body
+                self._queued_bytes -= _size(body)
             self._slots.popleft()
+            self.quotas.request_done()
             if body is not NO_RESPONSE:
                 self._write(slot.head, body)
         self._update_reading()
@@ -177,21 +282,52 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def _write(self, head: bytes, body: list[Any]) -> None:
         if self.transport is None or self.closed:
             return
-        size = len(head)
-        for chunk in body:
-            size += len(chunk)
+        size = len(head) + _size(body)
         self.transport.writelines([_SIZE.pack(size) + head, *body])
+        self.quotas.touch(self)
 
     def _update_reading(self) -> None:
         if self.transport is None or self.closed:
             return
-        should_pause = self._writing_paused or len(self._slots) >= MAX_PENDING
+        if self._backlog is not None and not self._draining and not self._over_bounds():
+            backlog, self._backlog = self._backlog, None
+            self._draining = True
+            try:
+                self._consume(memoryview(backlog))
+            except ProtocolError as exc:
+                self.abort(str(exc))
+                return
+            finally:
+                self._draining = False
+            if self.closed:
+                return
+        should_pause = self._backlog is not None or self._over_bounds()
         if should_pause and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
         elif not should_pause and self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()
+
+    def unblock(self) -> None:
+        """The broker-wide request queue has room again (called by ConnectionQuotas)."""
+        self._blocked = False
+        asyncio.get_running_loop().call_soon(self._update_reading)
+
+    def busy(self) -> bool:
+        """The broker is still working on a request (a long poll, an fsync wait): not idle. A reply
+        stuck in the write buffer because the client stopped reading does not count, so such a
+        client is closed after connections.max.idle.ms like any other idle one (Kafka's Selector sees
+        no activity on it either)."""
+        return bool(self._slots) and self._slots[0].future is not None and not self._slots[0].future.done()
+
+    def expire_idle(self, idle_ms: int) -> None:
+        if not self.closed:
+            log.info("closing connection from %s: idle for more than connections.max.idle.ms=%d",
+                     self.peer, idle_ms)
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()  # close() would wait for a reply a non-reading client never takes
 
     def pending_futures(self) -> list[asyncio.Future[Any]]:
         """Replies still being produced (long-polls, fsync waits), for a graceful shutdown."""
@@ -209,3 +345,10 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
+
+
+def _size(body: list[Any]) -> int:
+    n = 0
+    for chunk in body:
+        n += len(chunk)
+    return n

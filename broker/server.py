@@ -4,6 +4,10 @@ Binding ``localhost`` listens on every address it resolves to (127.0.0.1 and ::1
 librdkafka may pick either). With ``--port 0`` the first bind picks the port and the others reuse it.
 SIGINT/SIGTERM stop accepting, give in-flight requests a bounded time to finish, flush and close
 the logs, and write the clean-shutdown marker.
+
+Each listening socket has its own accept loop (``loop.sock_accept`` + ``connect_accepted_socket``)
+rather than ``create_server``, so that at ``max.connections`` the broker stops accepting, as Kafka's
+Acceptor does (``ConnectionQuotas.waitForConnectionSlot``): new clients wait in the listen backlog.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pykafka_broker import __version__
 from pykafka_broker.broker import handlers  # noqa: F401  (registers every handler)
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import KafkaConnection
+from pykafka_broker.broker.connection_quotas import ConnectionQuotas
 from pykafka_broker.broker.context import Broker, now_ms
 from pykafka_broker.broker.dynamic_configs import load_dynamic_configs
 from pykafka_broker.broker.flusher import Flusher
@@ -54,7 +59,59 @@ def open_broker(config: BrokerConfig) -> Broker:
                   flusher=flusher, groups=groups, waiters=waiters, lifecycle=LogLifecycle(config, logs))
 
 
-async def _bind(broker: Broker) -> list[asyncio.base_events.Server]:
+class Listener:
+    """One listening socket and the task accepting on it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, broker: Broker, quotas: ConnectionQuotas) -> None:
+        self.task = asyncio.get_running_loop().create_task(_accept_loop(self.sock, broker, quotas))
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+        self.sock.close()
+
+
+async def _accept_loop(sock: socket.socket, broker: Broker, quotas: ConnectionQuotas) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await quotas.wait_for_slot()
+        try:
+            conn, _addr = await loop.sock_accept(sock)
+        except OSError as exc:  # EMFILE and friends: back off instead of spinning
+            log.warning("accept failed: %s", exc)
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            await loop.connect_accepted_socket(lambda: KafkaConnection(broker, quotas), sock=conn)
+        except OSError as exc:
+            log.info("connection failed before it was set up: %s", exc)
+            conn.close()
+        except Exception:  # a bug of ours must not stop the acceptor
+            log.exception("could not set up a connection")
+            conn.close()
+
+
+def _listen(addr: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((addr, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _bind(broker: Broker) -> list[Listener]:
     loop = asyncio.get_running_loop()
     cfg = broker.config
     host = cfg.host
@@ -63,20 +120,19 @@ async def _bind(broker: Broker) -> list[asyncio.base_events.Server]:
     else:
         infos = await loop.getaddrinfo(host, cfg.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         addrs = list(dict.fromkeys(info[4][0] for info in infos))
-    servers: list[asyncio.base_events.Server] = []
+    listeners: list[Listener] = []
     port = cfg.port
     for i, addr in enumerate(addrs):
         try:
-            srv = await loop.create_server(lambda: KafkaConnection(broker), addr, port,
-                                           reuse_address=True, backlog=1024)
+            sock = _listen(addr, port)
         except OSError:
             if i == 0:
                 raise
             log.info("could not also bind %s:%s; continuing without it", addr, port)
             continue
         if port == 0:
-            port = srv.sockets[0].getsockname()[1]
-        servers.append(srv)
+            port = sock.getsockname()[1]
+        listeners.append(Listener(sock))
     broker.advertised_port = port
     if cfg.advertised_host:
         broker.advertised_host = cfg.advertised_host
@@ -84,7 +140,7 @@ async def _bind(broker: Broker) -> list[asyncio.base_events.Server]:
         broker.advertised_host = socket.gethostname()
     else:
         broker.advertised_host = host
-    return servers
+    return listeners
 
 
 async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
@@ -112,7 +168,10 @@ async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
     broker.txns.start()  # markers of prepared transactions, timeouts of open ones
     producer_expiration = ProducerExpiration(broker.config, broker.logs)
     producer_expiration.start()  # producer.id.expiration.ms
-    addrs = ", ".join(str(s.sockets[0].getsockname()[0]) for s in servers)
+    quotas = ConnectionQuotas(broker.config)
+    for listener in servers:
+        listener.start(broker, quotas)
+    addrs = ", ".join(str(s.sock.getsockname()[0]) for s in servers)
     print(f"pykafka-broker {__version__} listening on {broker.advertised_host}:{broker.advertised_port} "
           f"({addrs}) data-dir {Path(config.data_dir).resolve()} "
           f"ready in {(time.perf_counter() - started) * 1000:.0f} ms", flush=True)
@@ -125,7 +184,7 @@ async def serve(config: BrokerConfig, *, stop: asyncio.Event | None = None,
         await _shutdown(broker, servers)
 
 
-async def _shutdown(broker: Broker, servers: list[asyncio.base_events.Server]) -> None:
+async def _shutdown(broker: Broker, servers: list[Listener]) -> None:
     for srv in servers:
         srv.close()
     broker.waiters.wake_all()  # long-polls answer now with what they have

@@ -7,9 +7,13 @@ always at least one whole batch for the first partition with data, so an oversiz
 stall a consumer (KIP-74). The response is a list of buffers handed to ``transport.writelines``.
 
 Long-poll: when fewer than ``min_bytes`` are available the request waits, woken by appends to any
-partition it reads or by ``max_wait_ms`` — no polling loop. Fetch sessions (KIP-227) are not kept:
-we answer session id 0, which tells clients to send full requests, and an unknown session id gets
-FETCH_SESSION_ID_NOT_FOUND. read_committed (v4+) returns only batches below the last stable offset
+partition it reads or by ``max_wait_ms`` — no polling loop. A read_committed long-poll is woken
+only by bytes that became stable (the LSO moved), never by records of a still-open transaction.
+The response is bounded by min(request max_bytes, the broker's ``fetch.max.bytes``), as in Kafka.
+
+Fetch sessions (KIP-227) are not kept: we answer session id 0, which tells clients to send full
+requests, and an unknown session id gets FETCH_SESSION_ID_NOT_FOUND. read_committed (v4+) returns
+only batches below the last stable offset
 (the first offset of the earliest open transaction, else the high watermark), with the aborted
 transactions overlapping [fetch_offset, LSO) so clients drop aborted records; read_uncommitted
 returns everything, aborted records included. Both report the true LSO. v13+ names topics by id
@@ -46,19 +50,28 @@ def handle_fetch(ctx: RequestContext, body: memoryview) -> Any:
     if v >= 7 and req.session_id != 0:
         return encode_fetch_response(v, throttle_time_ms=0, session_id=0, topics=[],
                                      error_code=int(ErrorCode.FETCH_SESSION_ID_NOT_FOUND))
+    # KafkaApis.handleFetchRequest: the response is bounded by the broker's fetch.max.bytes too, and
+    # min_bytes never exceeds that bound.
+    max_bytes = min(req.max_bytes, broker.config.get_int("fetch.max.bytes"))
+    if max_bytes != req.max_bytes or req.min_bytes > max_bytes:
+        req = req._replace(max_bytes=max_bytes, min_bytes=min(req.min_bytes, max_bytes))
     wanted = _resolve(broker, req, v)
     topics, total = _collect(broker, req, wanted)
     if total >= req.min_bytes or req.max_wait_ms <= 0 or not wanted or _has_error(topics):
         return encode_fetch_response(v, throttle_time_ms=0, error_code=0, session_id=0, topics=topics)
     keys = [(name, p.partition) for name, _tid, parts in wanted for p in parts]
-    waiter = broker.waiters.wait(keys, req.min_bytes - total, req.max_wait_ms)
+    ready: list[list[FetchTopicResult]] = []  # an answer collected by the read_committed check
+    stable = None
+    if req.isolation_level == READ_COMMITTED:
+        stable = _stable_check(broker, req, v, keys, total, ready)
+    waiter = broker.waiters.wait(keys, req.min_bytes - total, req.max_wait_ms, stable)
     out: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
     def answer(_f: Any) -> None:
         if out.done():
             return
         try:
-            topics2, _total = _collect(broker, req, _resolve(broker, req, v))
+            topics2 = ready[0] if ready else _collect(broker, req, _resolve(broker, req, v))[0]
             out.set_result(encode_fetch_response(v, throttle_time_ms=0, error_code=0, session_id=0,
                                                  topics=topics2))
         except Exception as exc:  # surfaces as a closed connection with a log line
@@ -67,6 +80,44 @@ def handle_fetch(ctx: RequestContext, body: memoryview) -> Any:
     waiter.future.add_done_callback(answer)
     out.add_done_callback(lambda f: waiter.fire() if f.cancelled() else None)
     return out
+
+
+def _stable_check(broker: Any, req: Any, v: int, keys: list[tuple[str, int]], total: int,
+                  ready: list[list[FetchTopicResult]]) -> Any:
+    """The waiter check of a read_committed fetch: only bytes below the LSO count (DelayedFetch
+    reads up to the LSO's position for read_committed). Appends inside an open transaction leave
+    the LSO where it is and cost one comparison; an append with no transaction open makes exactly
+    its own bytes stable; anything else (a marker moving the LSO over a transaction's records, a
+    deleted partition) re-collects the answer once and keeps it for the reply."""
+    seen: dict[tuple[str, int], tuple[int, int]] = {}
+    for key in keys:
+        plog = broker.logs.get_log(*key)
+        if plog is not None:
+            seen[key] = (plog.last_stable_offset, plog.log_end_offset)
+    needed = [req.min_bytes - total]
+
+    def check(topic: str, partition: int, nbytes: int) -> bool:
+        key = (topic, partition)
+        plog = broker.logs.get_log(topic, partition)
+        before = seen.get(key)
+        if plog is None or before is None:
+            return True  # the partition went away: answer now with its error
+        lso, leo = plog.last_stable_offset, plog.log_end_offset
+        if lso == before[0]:
+            seen[key] = (lso, leo)  # inside an open transaction: nothing became stable
+            return False
+        seen[key] = (lso, leo)
+        if before[0] == before[1] and lso == leo:
+            needed[0] -= nbytes  # nothing was pending: this append is stable as a whole
+            return needed[0] <= 0
+        topics2, total2 = _collect(broker, req, _resolve(broker, req, v))
+        if total2 >= req.min_bytes:
+            ready.append(topics2)
+            return True
+        needed[0] = req.min_bytes - total2
+        return False
+
+    return check
 
 
 def _resolve(broker: Any, req: Any, v: int) -> list[tuple[str | None, Any, list[Any]]]:
