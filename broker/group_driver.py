@@ -9,10 +9,16 @@ module only names the topic and routes each API to a write or a read.
 ``offsets.topic.num.partitions`` partitions, ``cleanup.policy=compact`` and
 ``segment.bytes=offsets.topic.segment.bytes``, as Kafka's ``GroupCoordinator.groupMetadataTopicConfigs``;
 a group lives on partition ``Utils.abs(groupId.hashCode()) % partitions`` (Kafka's ``partitionFor``).
+
+With ``--log-level DEBUG`` (logger ``pykafka_broker.groups``) every JoinGroup, SyncGroup, Heartbeat and
+LeaveGroup is logged with its member and generation, and again when it is answered (parked joins and
+syncs when they complete): the sequence a rebalance went through, as Kafka's coordinator INFO log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from pykafka_broker.broker.coordinator.result import TimerKey
@@ -31,6 +37,8 @@ if TYPE_CHECKING:
     from pykafka_broker.broker.flusher import Flusher
     from pykafka_broker.broker.waiters import FetchWaiters
     from pykafka_broker.storage.manager import LogManager
+
+log = logging.getLogger("pykafka_broker.groups")
 
 OFFSETS_TOPIC = "__consumer_offsets"
 TOPIC = InternalTopic(OFFSETS_TOPIC, "offsets.topic.num.partitions", "offsets.topic.segment.bytes")
@@ -70,16 +78,16 @@ class GroupDriver:
     # -- the APIs ------------------------------------------------------------------------------
 
     def join_group(self, req: Any) -> Reply[JoinGroupResponse]:
-        return self.runtime.write(self.coordinator.join_group, req)
+        return _traced("JoinGroup", req, self.runtime.write(self.coordinator.join_group, req))
 
     def sync_group(self, req: Any) -> Reply[SyncGroupResponse]:
-        return self.runtime.write(self.coordinator.sync_group, req)
+        return _traced("SyncGroup", req, self.runtime.write(self.coordinator.sync_group, req))
 
     def heartbeat(self, req: Any) -> Reply[Any]:
-        return self.runtime.write(self.coordinator.heartbeat, req)
+        return _traced("Heartbeat", req, self.runtime.write(self.coordinator.heartbeat, req))
 
     def leave_group(self, req: Any) -> Reply[Any]:
-        return self.runtime.write(self.coordinator.leave_group, req)
+        return _traced("LeaveGroup", req, self.runtime.write(self.coordinator.leave_group, req))
 
     def offset_commit(self, req: Any) -> Reply[Any]:
         return self.runtime.write(self.coordinator.offset_commit, req)
@@ -103,3 +111,29 @@ class GroupDriver:
 
     def describe_groups(self, req: Any) -> Reply[Any]:
         return self.runtime.read(self.coordinator.describe_groups, req)
+
+
+def _traced(api: str, req: Any, reply: Any) -> Any:
+    """Log a membership request and its answer at DEBUG (nothing is formatted otherwise)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return reply
+    member = getattr(req, "member_id", None)
+    if member is None:  # LeaveGroup names its members in a list
+        member = [m for m, _instance, _reason in req.members]
+    generation = getattr(req, "generation_id", None)
+    log.debug("%s group=%s member=%s%s", api, req.group_id, member,
+              "" if generation is None else f" generation={generation}")
+
+    def answered(r: Any) -> None:
+        if isinstance(r, JoinGroupResponse):
+            log.debug("%s group=%s member=%s -> %s generation=%d leader=%s members=%s", api, req.group_id,
+                      r.member_id or member, r.error_code.name, r.generation_id, r.leader,
+                      [m.member_id for m in r.members])
+        else:
+            log.debug("%s group=%s member=%s -> %s", api, req.group_id, member, r.error_code.name)
+
+    if isinstance(reply, asyncio.Future):
+        reply.add_done_callback(lambda f: None if f.cancelled() or f.exception() else answered(f.result()))
+    else:
+        answered(reply)
+    return reply

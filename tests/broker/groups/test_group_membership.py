@@ -236,3 +236,29 @@ def test_leave_by_instance_id_and_unknown_members(h) -> None:
     assert [m.error_code for m in result.response.members] == [E.NONE, E.UNKNOWN_MEMBER_ID]
     assert h.group().state is S.EMPTY
     assert h.leave("x", group="missing").response.error_code is E.UNKNOWN_MEMBER_ID
+
+
+def test_second_member_joins_a_stable_group_as_kafkajs_does(h) -> None:
+    """Issue 12's sequence (kafkajs: JoinGroup v5, heartbeats between fetches): the new member's join
+    waits for the leader to learn of the rebalance by heartbeat and rejoin; one generation holds both."""
+    (a,) = h.form(1)
+    b = h.new_member()  # MEMBER_ID_REQUIRED: b is pending, the group stays Stable
+    assert h.group().state is S.STABLE and h.heartbeat(a, 1) is E.NONE
+    jb = h.join(b)
+    assert h.group().state is S.PREPARING_REBALANCE and h.reply(jb) is None
+    h.advance(5_000)  # kafkajs heartbeats after its 5 s fetch wait; the 30 s rebalance timeout is far
+    assert h.reply(jb) is None
+    assert h.heartbeat(a, 1) is E.REBALANCE_IN_PROGRESS
+    ja = h.join(a)
+    ra, rb = h.reply(ja), h.reply(jb)
+    assert (ra.generation_id, rb.generation_id, ra.leader, rb.leader) == (2, 2, a, a)
+    assert [m.member_id for m in ra.members] == [a, b] and rb.members == ()
+    # Kafka answers heartbeats in CompletingRebalance NONE (members may heartbeat between join and
+    # sync), an older generation ILLEGAL_GENERATION.
+    assert h.heartbeat(b, 2) is E.NONE and h.heartbeat(a, 1) is E.ILLEGAL_GENERATION
+    assert h.sync(b, 1).response.error_code is E.ILLEGAL_GENERATION
+    sb = h.sync(b, 2)
+    assert sb.response is None
+    h.sync(a, 2, assignments=[(a, b"A"), (b, b"B")])
+    assert h.reply(sb).assignment == b"B" and h.group().state is S.STABLE
+    assert h.heartbeat(a, 2) is E.NONE and h.heartbeat(b, 2) is E.NONE
