@@ -144,6 +144,19 @@ def patch_log_append_time(buf: bytearray | memoryview, pos: int, header: BatchHe
     _I.pack_into(buf, pos + CRC_OFFSET, compute_crc(buf, pos, header.size))
 
 
+def set_create_max_timestamp(buf: bytearray | memoryview, header: BatchHeader, max_timestamp: int
+                             ) -> BatchHeader:
+    """As Kafka's setMaxTimestamp(CREATE_TIME, ...) after validation: the batch claims the largest
+    timestamp of its records, whatever the producer wrote, as a CreateTime batch; CRC recomputed.
+    The header of the batch now in ``buf``."""
+    attributes = header.attributes & ~TIMESTAMP_TYPE_MASK
+    struct.pack_into(">h", buf, ATTRIBUTES_OFFSET, attributes)
+    _Q.pack_into(buf, MAX_TIMESTAMP_OFFSET, max_timestamp)
+    crc = compute_crc(buf, 0, header.size)
+    _I.pack_into(buf, CRC_OFFSET, crc)
+    return header._replace(attributes=attributes, max_timestamp=max_timestamp, crc=crc)
+
+
 def iter_batches(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | None = None
                  ) -> Iterator[tuple[int, BatchHeader]]:
     """Yield (position, header) for each complete batch in ``buf[pos:end]``.
