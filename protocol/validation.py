@@ -137,8 +137,8 @@ def _lat_errors(errors: list[tuple[int, str | None]], keyless: set[int], count: 
 def _record_errors(errors: list[tuple[int, str | None]], timestamp_error: bool) -> RecordValidationError:
     """LogValidator.processRecordErrors: INVALID_TIMESTAMP if any record's timestamp is wrong."""
     if timestamp_error:
-        return RecordValidationError(
-            ErrorCode.INVALID_TIMESTAMP, "One or more records have been rejected due to invalid timestamp", errors)
+        message = "One or more records have been rejected due to invalid timestamp"
+        return RecordValidationError(ErrorCode.INVALID_TIMESTAMP, message, errors)
     shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:3])
     return RecordValidationError(
         ErrorCode.INVALID_RECORD,
