@@ -32,6 +32,7 @@ from brokers import (  # noqa: E402
     BrokerUnavailable,
     cpu_seconds,
     free_port,
+    launcher,
     memory_kib,
     wait_for_api_versions,
 )
@@ -72,7 +73,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     phase = "install"
     try:
         port = free_port()
-        spec = LAUNCHERS[name](port, data_dir)
+        spec = launcher(name)(port, data_dir)  # type: ignore[misc]
         row["command"] = spec.description
         phase = "start"
         with log_path.open("wb") as log:
@@ -95,7 +96,9 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
             cpu0 = cpu_seconds(proc.pid)  # type: ignore[union-attr]
             result = fn(*fn_args)
             out = result if isinstance(result, dict) else result.as_dict()
-            out["broker_cpu_s"] = round(cpu_seconds(proc.pid) - cpu0, 2)  # type: ignore[union-attr]
+            cpu = cpu_seconds(proc.pid) - cpu0  # type: ignore[union-attr]
+            out["broker_cpu_s"] = round(cpu, 2)
+            out["broker_cpu_us_per_record"] = round(cpu * 1e6 / args.records, 2)
             row[key] = out
 
         n, size, p, t = args.records, args.record_size, args.partitions, args.timeout
@@ -173,9 +176,11 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
     ("produce acks=1 (rec/s)", ("produce_acks1", "records_per_s"), "higher"),
     ("produce acks=1 (MB/s)", ("produce_acks1", "mb_per_s"), "higher"),
     ("produce acks=1 broker CPU (s)", ("produce_acks1", "broker_cpu_s"), "lower"),
+    ("produce acks=1 CPU/record (us)", ("produce_acks1", "broker_cpu_us_per_record"), "lower"),
     ("produce acks=all (rec/s)", ("produce_acksall", "records_per_s"), "higher"),
     ("produce acks=all (MB/s)", ("produce_acksall", "mb_per_s"), "higher"),
     ("produce acks=all broker CPU (s)", ("produce_acksall", "broker_cpu_s"), "lower"),
+    ("produce acks=all CPU/record (us)", ("produce_acksall", "broker_cpu_us_per_record"), "lower"),
     ("consume (rec/s)", ("consume", "records_per_s"), "higher"),
     ("consume (MB/s)", ("consume", "mb_per_s"), "higher"),
     ("consume first batch (ms)", ("consume", "first_batch_ms"), "lower"),
@@ -216,7 +221,8 @@ def print_broker_table(row: dict[str, Any]) -> None:
 
 def print_comparison(rows: list[dict[str, Any]], ours: str = "pykafka") -> None:
     names = [r["broker"] for r in rows]
-    peers = [r for r in rows if r["broker"] != ours]
+    # pykafka@<ref> rows are our own broker at another commit, not peers
+    peers = [r for r in rows if not r["broker"].startswith(ours)]
     our_row = next((r for r in rows if r["broker"] == ours), None)
     width = max(12, *(len(n) + 2 for n in names))
     header = f"{'metric':<34}" + "".join(f"{n:>{width}}" for n in names)
@@ -244,7 +250,8 @@ def print_comparison(rows: list[dict[str, Any]], ours: str = "pykafka") -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--brokers", default="pykafka,tansu,noida",
-                    help=f"comma-separated, from: {', '.join(LAUNCHERS)} (default: all)")
+                    help=f"comma-separated, from: {', '.join(LAUNCHERS)}, or pykafka@<git ref> for our "
+                         "broker as of that commit (default: all)")
     ap.add_argument("--records", type=int, default=1_000_000, help="records per produce/consume phase")
     ap.add_argument("--record-size", type=int, default=100, help="value bytes per record (no key)")
     ap.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
@@ -269,7 +276,7 @@ def main() -> None:
         print(json.dumps(run_worker(args)), flush=True)
         return
     names = [n.strip() for n in args.brokers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in LAUNCHERS]
+    unknown = [n for n in names if launcher(n) is None]
     if unknown:
         sys.exit(f"unknown broker(s): {', '.join(unknown)}; known: {', '.join(LAUNCHERS)}")
     print(f"[bench] {args.records:,} records x {args.record_size} B, {args.partitions} partition(s), "
