@@ -27,6 +27,7 @@ with header keys that are not UTF-8, which Kafka accepts) the pure-Python walker
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -78,20 +79,22 @@ def validate_batch(batch: memoryview, header: BatchHeader, policy: AppendPolicy,
     section = records_section(batch, header.compression, header.size)
     count = header.records_count
     offsets, timestamps, keys = _walk(batch, header, section, count, policy.compacted)
-    base = header.base_offset
-    in_order = offsets[0] == base and offsets[-1] == base + count - 1 and offsets == list(
-        range(base, base + count))
+    in_order = offsets == _expected_offsets(header.base_offset, count)
     errors: list[tuple[int, str | None]] = []
     timestamp_error = False
     if keys is not None and None in keys:
         message = f"Compacted topic cannot accept message without key in topic partition {topic_partition}"
         errors = [(i, message) for i, key in enumerate(keys) if key is None]
-    stamped = [ts for ts in timestamps if ts is not None]
-    max_ts = max(stamped) if stamped else NO_TIMESTAMP
+    stamped: list[Any] = timestamps
+    try:
+        max_ts, min_ts = max(stamped), min(stamped)
+    except TypeError:  # NO_TIMESTAMP records (rare): left out of the max and the range check
+        stamped = [ts for ts in timestamps if ts is not None]
+        max_ts, min_ts = (max(stamped), min(stamped)) if stamped else (NO_TIMESTAMP, NO_TIMESTAMP)
     keyless = {i for i, _ in errors}
     if not policy.log_append_time:
         low, high = now_ms - policy.timestamp_before_max_ms, now_ms + policy.timestamp_after_max_ms
-        if stamped and (min(stamped) < low or max_ts > high):
+        if stamped and (min_ts < low or max_ts > high):
             for i, ts in enumerate(timestamps):
                 if ts is not None and (ts < low or ts > high) and i not in keyless:
                     timestamp_error = True
@@ -105,6 +108,20 @@ def validate_batch(batch: memoryview, header: BatchHeader, policy: AppendPolicy,
         errors.sort()
         raise _record_errors(errors, timestamp_error)
     return ValidatedBatch(max_ts, in_order)
+
+
+_ZERO_BASED: list[int] = []
+
+
+def _expected_offsets(base: int, count: int) -> list[int]:
+    """[base, base + 1, ... base + count - 1]; producers send base 0, whose list is kept (slicing a
+    list copies pointers, building one allocates every int past 256)."""
+    global _ZERO_BASED
+    if base != 0 or count > 65536:
+        return list(range(base, base + count))
+    if len(_ZERO_BASED) < count:
+        _ZERO_BASED = list(range(max(count, 2 * len(_ZERO_BASED))))
+    return _ZERO_BASED if len(_ZERO_BASED) == count else _ZERO_BASED[:count]
 
 
 def _validate_header(header: BatchHeader, tp: str) -> None:
@@ -164,6 +181,20 @@ def _c_batch_class() -> Any:
     return _C_BATCH
 
 
+_SCRATCH_KEEP = 4 * 1024 * 1024  # larger scratch buffers are not kept
+_scratch_buf = bytearray()
+
+
+def _scratch(size: int) -> bytearray:
+    global _scratch_buf
+    if len(_scratch_buf) >= size:
+        return _scratch_buf
+    buf = bytearray(size)
+    if size <= _SCRATCH_KEEP:
+        _scratch_buf = buf
+    return buf
+
+
 def _walk(batch: memoryview, header: BatchHeader, section: Any, count: int, want_keys: bool
           ) -> tuple[list[int], list[int | None], list[bytes | None] | None]:
     """(absolute offsets, timestamps (None for NO_TIMESTAMP), keys if asked) of every record."""
@@ -171,23 +202,30 @@ def _walk(batch: memoryview, header: BatchHeader, section: Any, count: int, want
     if c:
         cls, corrupt = c
         # The C reader gets an uncompressed batch: the header with the codec bits cleared, the
-        # records, then zero padding outside the view it reads.
-        buf = bytearray(batch[:BATCH_HEADER_SIZE])
+        # records, then zero padding outside the view it reads. The copy goes to a scratch buffer
+        # kept between calls (one event loop, one validation at a time): a fresh megabyte would
+        # cost more in page faults than the copy itself.
+        size = BATCH_HEADER_SIZE + len(section)
+        buf = _scratch(size + len(_PADDING))
+        buf[:BATCH_HEADER_SIZE] = batch[:BATCH_HEADER_SIZE]
         buf[22] &= ~COMPRESSION_MASK & 0xFF
-        buf += section
-        size = len(buf)
-        buf += _PADDING
+        buf[BATCH_HEADER_SIZE:size] = section
+        buf[size : size + len(_PADDING)] = _PADDING
+        # The records die young and in bulk: a collection in the middle would only walk them.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
         try:
-            records = list(cls(memoryview(buf)[:size]))
+            with memoryview(buf) as view, view[:size] as exact:
+                records = list(cls(exact))
+            return (list(map(_offset, records)), list(map(_timestamp, records)),
+                    list(map(_key, records)) if want_keys else None)
         except corrupt as exc:
             raise invalid_record(f"Invalid record in batch: {exc}") from None
         except UnicodeDecodeError:
             pass  # a header key that is not UTF-8: Kafka accepts it, so does the Python walker
-        else:
-            if len(records) != count:  # the reader stops at recordsCount; defensive
-                raise invalid_record(f"Batch holds {len(records)} records, declares {count}")
-            return (list(map(_offset, records)), list(map(_timestamp, records)),
-                    list(map(_key, records)) if want_keys else None)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
     offsets: list[int] = []
     timestamps: list[int | None] = []
     keys: list[bytes | None] | None = [] if want_keys else None
