@@ -19,8 +19,9 @@ Layout (DefaultRecordBatch.java), all big-endian:
      57     4  recordsCount
      61        records...
 
-The broker never decodes records on the produce or fetch path: it reads this header, checks the CRC,
-patches ``baseOffset`` (and ``maxTimestamp`` for LogAppendTime) and stores the exact bytes.
+On produce the broker reads this header, checks the CRC, validates the records (validation.py, through
+the one record walker in record_walk.py), patches ``baseOffset`` (and ``maxTimestamp``) and stores the
+exact bytes. Fetch never decodes records.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from typing import NamedTuple
 
 import crc32c
 
-from pykafka_broker.protocol.compression import compress, decompress
+from pykafka_broker.protocol.compression import compress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
+from pykafka_broker.protocol.record_walk import RecordSpan, iter_headers, iter_record_spans, records_section
 
 BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: bytes not counted in batchLength
@@ -229,10 +231,9 @@ def varint_bytes(value: int) -> bytes:
     return uvarint_bytes(((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF)
 
 
-# --- Records (DefaultRecord.java) ---------------------------------------------------------------
-#   length varint | attributes int8 | timestampDelta varlong | offsetDelta varint
-#   keyLength varint (-1 null) | key | valueLength varint (-1 null) | value
-#   headerCount varint | (headerKeyLength varint | utf-8 key | headerValueLength varint | value)*
+# --- Records ------------------------------------------------------------------------------------
+# Read through the one record walker (record_walk.py); here a malformed record in a stored or
+# fetched batch is CORRUPT_MESSAGE (produce validation reports INVALID_RECORD, as Kafka does).
 
 
 class Record(NamedTuple):
@@ -247,9 +248,10 @@ def _corrupt(message: str) -> KafkaError:
     return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
 
 
-def _batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[BatchHeader, memoryview]]:
+def _batches(buf: bytes | bytearray | memoryview
+             ) -> Iterator[tuple[BatchHeader, bytes | bytearray | memoryview]]:
     """(header, uncompressed records section) of each batch in ``buf``; the whole buffer must be
-    complete magic-2 batches."""
+    complete magic-2 batches. Decompression is bounded (compression.py)."""
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)
     pos, end = 0, len(mv)
     while pos < end:
@@ -261,11 +263,15 @@ def _batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[BatchHeader,
         size = header.size
         if size < BATCH_HEADER_SIZE or pos + size > end:
             raise _corrupt(f"record batch at position {pos} declares {size} bytes, {end - pos} present")
-        data = mv[pos + BATCH_HEADER_SIZE : pos + size]
-        if header.compression:
-            data = memoryview(decompress(header.compression, data))
-        yield header, data
+        yield header, records_section(mv[pos:], header.compression, size)
         pos += size
+
+
+def _spans(header: BatchHeader, data: bytes | bytearray | memoryview) -> Iterator[RecordSpan]:
+    try:
+        yield from iter_record_spans(data, header.records_count)
+    except KafkaError as exc:
+        raise _corrupt(f"invalid record in batch at offset {header.base_offset}: {exc.message}") from None
 
 
 def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
@@ -278,60 +284,24 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     for header, data in _batches(batch):
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
-        pos, end = 0, len(data)
-        try:
-            for _ in range(header.records_count):
-                length, pos = read_varint(data, pos)
-                rec_end = pos + length
-                if length < 0 or rec_end > end:
-                    raise ValueError("record length out of bounds")
-                ts_delta, pos = read_varint(data, pos + 1)  # + 1: attributes (unused)
-                offset_delta, pos = read_varint(data, pos)
-                klen, pos = read_varint(data, pos)
-                key = None if klen < 0 else bytes(data[pos : pos + klen])
-                pos += max(klen, 0)
-                vlen, pos = read_varint(data, pos)
-                value = None if vlen < 0 else bytes(data[pos : pos + vlen])
-                pos += max(vlen, 0)
-                count, pos = read_varint(data, pos)
-                headers: list[tuple[str, bytes | None]] = []
-                for _ in range(count):
-                    hklen, pos = read_varint(data, pos)
-                    if hklen < 0 or pos + hklen > rec_end:
-                        raise ValueError("invalid header key length")
-                    hkey = str(data[pos : pos + hklen], "utf-8")
-                    hvlen, pos = read_varint(data, pos + hklen)
-                    headers.append((hkey, None if hvlen < 0 else bytes(data[pos : pos + hvlen])))
-                    pos += max(hvlen, 0)
-                if pos != rec_end:
-                    raise ValueError("record length does not match its fields")
-                ts = base_ts + ts_delta if lat_ts is None else lat_ts
-                append(Record(base_offset + offset_delta, ts, key, value, headers))
-        except (IndexError, ValueError) as exc:
-            raise _corrupt(f"invalid record in batch at offset {base_offset}: {exc}") from None
-        if pos != end:
-            raise _corrupt(f"batch at offset {base_offset} has bytes after its last record")
+        for span in _spans(header, data):
+            klen, vlen = span.key_length, span.value_length
+            key = None if klen < 0 else bytes(data[span.key_start : span.key_start + klen])
+            value = None if vlen < 0 else bytes(data[span.value_start : span.value_start + vlen])
+            headers = list(iter_headers(data, span)) if span.header_count else []
+            ts = base_ts + span.timestamp_delta if lat_ts is None else lat_ts
+            append(Record(base_offset + span.offset_delta, ts, key, value, headers))
     return out
 
 
 def record_offsets_and_timestamps(batch: bytes | bytearray | memoryview) -> Iterator[tuple[int, int]]:
-    """(absolute offset, timestamp) of each record, reading only the record prefixes."""
+    """(absolute offset, timestamp) of each record."""
     for header, data in _batches(batch):
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
-        pos, end = 0, len(data)
-        try:
-            for _ in range(header.records_count):
-                length, pos = read_varint(data, pos)
-                rec_end = pos + length
-                if length < 0 or rec_end > end:
-                    raise ValueError("record length out of bounds")
-                ts_delta, p = read_varint(data, pos + 1)
-                offset_delta, _ = read_varint(data, p)
-                yield base_offset + offset_delta, (base_ts + ts_delta if lat_ts is None else lat_ts)
-                pos = rec_end
-        except (IndexError, ValueError) as exc:
-            raise _corrupt(f"invalid record in batch at offset {base_offset}: {exc}") from None
+        for span in _spans(header, data):
+            ts = base_ts + span.timestamp_delta if lat_ts is None else lat_ts
+            yield base_offset + span.offset_delta, ts
 
 
 def _sized(out: bytearray, data: bytes | None) -> None:
