@@ -194,6 +194,23 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
 ]
 
 
+def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row whose numbers are the medians of ``rows`` (a broker measured in several rounds)."""
+    if len(rows) == 1:
+        return rows[0]
+    out: dict[str, Any] = dict(rows[0])
+    for key, value in rows[0].items():
+        if isinstance(value, dict):
+            out[key] = _median_row([r[key] for r in rows if isinstance(r.get(key), dict)])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values = sorted(r[key] for r in rows if isinstance(r.get(key), int | float))
+            out[key] = values[len(values) // 2]
+    errors = [r["error"] for r in rows if "error" in r]
+    if errors:
+        out["error"] = "; ".join(errors)
+    return out
+
+
 def _get(row: dict[str, Any], path: tuple[str, ...]) -> float | None:
     cur: Any = row
     for key in path:
@@ -260,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per phase")
     ap.add_argument("--pin", action="store_true",
                     help="pin the client to CPU 0 and the broker to CPU 1 (default: share both)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every broker this many times, interleaved; report medians")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--keep-logs", action="store_true", help="keep each broker's log in its temp dir")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failed phases")
@@ -282,18 +301,23 @@ def main() -> None:
     print(f"[bench] {args.records:,} records x {args.record_size} B, {args.partitions} partition(s), "
           f"latency {args.latency_rate}/s for {args.latency_seconds:g} s; {os.cpu_count()} CPUs"
           f"{', client/broker pinned' if args.pin else ', client and broker share CPUs'}", file=sys.stderr)
-    rows = []
-    for name in names:
-        print(f"[bench] {name}: starting", file=sys.stderr, flush=True)
-        row = run_one(args, name)
-        print_broker_table(row)
-        rows.append(row)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for r in range(args.rounds):  # interleaved, so a noisy minute hits every broker alike
+        for name in names:
+            print(f"[bench] {name}: starting" + (f" (round {r + 1})" if args.rounds > 1 else ""),
+                  file=sys.stderr, flush=True)
+            row = run_one(args, name)
+            print_broker_table(row)
+            runs[name].append(row)
+    rows = [_median_row(runs[name]) for name in names]
+    if args.rounds > 1:
+        print(f"\n[bench] median of {args.rounds} rounds per metric")
     print_comparison(rows)
     if args.json:
         config = {k: v for k, v in vars(args).items() if k not in ("worker", "pin_broker", "json")}
         report = {"config": config, "host": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                               "python": platform.python_version()},
-                  "results": rows}
+                  "results": rows, "rounds": runs}
         args.json.write_text(json.dumps(report, indent=2, default=str))
         print(f"\n[bench] wrote {args.json}", file=sys.stderr)
 
