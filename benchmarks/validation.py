@@ -15,7 +15,7 @@ import gc
 import time
 from collections.abc import Callable
 
-from pykafka_broker.protocol import validation
+from pykafka_broker.protocol import record_walk
 from pykafka_broker.protocol.compression import NONE, ZSTD
 from pykafka_broker.protocol.records import build_batch, crc_matches, read_batch_header
 from pykafka_broker.protocol.validation import AppendPolicy, validate_batch
@@ -47,13 +47,13 @@ def main() -> None:
         n, rounds = args.records, args.rounds
         row = {"crc": per_record_ns(lambda b=batch, h=header: crc_matches(b, 0, h), n, rounds)}
         for walker, setting in (("C walk", None), ("Python walk", False)):
-            validation._C_BATCH = setting
-            if setting is None and not validation._c_batch_class():
+            record_walk._C_BATCH = setting
+            if setting is None and not record_walk._c_batch_class():
                 continue
             r = rounds if setting is None else max(1, rounds // 5)
             row[walker] = per_record_ns(
                 lambda b=batch, h=header: validate_batch(b, h, policy, now, "t-0"), n, r)
-        validation._C_BATCH = None
+        record_walk._C_BATCH = None
         print(f"  {name:<5} " + "  ".join(f"{k}: {v:7.1f}" for k, v in row.items()))
 
 

@@ -7,6 +7,12 @@ A record (DefaultRecord.java):
     keyLength varint (negative: null) | key | valueLength varint (negative: null) | value
     headerCount varint | (headerKeyLength varint | utf-8 key | headerValueLength varint | value)*
 
+Where records are only read, not rewritten (produce validation, decode_records), ``c_records`` parses
+them in C with aiokafka's Cython ``DefaultRecordBatch`` (bounds-checked, ~20x faster than Python on
+100-byte records), given a zero-padded copy so that its varint reader can never run past the buffer;
+without aiokafka's extension, or for a header key that is not UTF-8 (which Kafka accepts and that
+reader refuses), it returns None and the caller walks in Python.
+
 ``iter_record_spans`` yields each record's positions and small fields without copying keys or values;
 every structural rule Kafka's ``DefaultRecord.readFrom`` enforces is checked (length, varints, header
 count and key sizes, no byte left over or missing against ``recordsCount``), and a violation raises
@@ -16,13 +22,17 @@ count and key sizes, no byte left over or missing against ``recordsCount``), and
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pykafka_broker.protocol.compression import decompress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 _BATCH_HEADER_SIZE = 61
+_CODEC_BYTE = 22  # low byte of the attributes
+_PADDING = bytes(16)  # > the 10 bytes a varint may span: aiokafka's reader checks 1 byte per varint
 
 
 class RecordSpan(NamedTuple):
@@ -126,3 +136,72 @@ def iter_headers(section: bytes | bytearray | memoryview, span: RecordSpan
             pos += hvlen
         else:
             yield key, None
+
+
+# --- the C reader -----------------------------------------------------------------------------------
+
+_C_BATCH: Any = None
+
+
+def _c_batch_class() -> Any:
+    """(aiokafka's Cython DefaultRecordBatch, its corrupt-record exception), or False when the
+    extension is not installed or not compiled. Imported on first use: aiokafka's package import
+    costs ~80 ms that start-up need not pay."""
+    global _C_BATCH
+    if _C_BATCH is None:
+        try:
+            from aiokafka.errors import CorruptRecordException
+            from aiokafka.record._crecords.default_records import DefaultRecordBatch
+            _C_BATCH = (DefaultRecordBatch, CorruptRecordException)
+        except ImportError:
+            _C_BATCH = False
+    return _C_BATCH
+
+
+_SCRATCH_KEEP = 4 * 1024 * 1024  # larger scratch buffers are not kept
+_local = threading.local()  # the event loop and the cleaner's thread each get their own
+
+
+def _scratch(size: int) -> bytearray:
+    buf: bytearray | None = getattr(_local, "buf", None)
+    if buf is not None and len(buf) >= size:
+        return buf
+    buf = bytearray(size)
+    if size <= _SCRATCH_KEEP:
+        _local.buf = buf
+    return buf
+
+
+def c_records(batch: bytes | bytearray | memoryview, section: bytes | bytearray | memoryview
+              ) -> list[Any] | None:
+    """aiokafka DefaultRecord objects (offset, timestamp (None for -1), key, value, headers) of the
+    batch whose 61-byte header starts ``batch`` and whose uncompressed records are ``section``;
+    KafkaError(INVALID_RECORD) when malformed; None when the C reader cannot be used."""
+    c = _c_batch_class()
+    if not c:
+        return None
+    cls, corrupt = c
+    # The C reader gets an uncompressed batch: the header with the codec bits cleared, the records,
+    # then zero padding outside the view it reads. The copy goes to a per-thread scratch buffer kept
+    # between calls (the records hold no reference to it): a fresh megabyte would cost more in page
+    # faults than the copy itself.
+    size = _BATCH_HEADER_SIZE + len(section)
+    buf = _scratch(size + len(_PADDING))
+    buf[:_BATCH_HEADER_SIZE] = batch[:_BATCH_HEADER_SIZE]
+    buf[_CODEC_BYTE] &= 0xF8
+    buf[_BATCH_HEADER_SIZE:size] = section
+    buf[size : size + len(_PADDING)] = _PADDING
+    # The records are many, young and acyclic: a collection while they are created would only
+    # walk them (measured: twice the cost of the walk for 10,000 records).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with memoryview(buf) as view, view[:size] as exact:
+            return list(cls(exact))
+    except corrupt as exc:
+        raise invalid_record(f"Invalid record in batch: {exc}") from None
+    except UnicodeDecodeError:
+        return None
+    finally:
+        if gc_was_enabled:
+            gc.enable()

@@ -28,13 +28,19 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import crc32c
 
 from pykafka_broker.protocol.compression import compress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
-from pykafka_broker.protocol.record_walk import RecordSpan, iter_headers, iter_record_spans, records_section
+from pykafka_broker.protocol.record_walk import (
+    RecordSpan,
+    c_records,
+    iter_headers,
+    iter_record_spans,
+    records_section,
+)
 
 BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: bytes not counted in batchLength
@@ -50,6 +56,7 @@ CONTROL_FLAG = 0x20
 
 NO_PRODUCER_ID = -1
 NO_SEQUENCE = -1
+NO_TIMESTAMP = -1
 
 _HEADER = struct.Struct(">qiiBIhiqqqhii")
 _PREFIX = struct.Struct(">qi")
@@ -282,6 +289,11 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     out: list[Record] = []
     append = out.append
     for header, data in _batches(batch):
+        fast = _c_records(header, data)
+        if fast is not None:
+            out.extend(Record(r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp, r.key, r.value,
+                              r.headers) for r in fast)
+            continue
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
         for span in _spans(header, data):
@@ -294,9 +306,22 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     return out
 
 
+def _c_records(header: BatchHeader, data: bytes | bytearray | memoryview) -> list[Any] | None:
+    """The records read in C (record_walk.c_records), or None to walk them in Python."""
+    try:
+        return c_records(_HEADER.pack(*header), data)
+    except KafkaError as exc:
+        raise _corrupt(f"invalid record in batch at offset {header.base_offset}: {exc.message}") from None
+
+
 def record_offsets_and_timestamps(batch: bytes | bytearray | memoryview) -> Iterator[tuple[int, int]]:
     """(absolute offset, timestamp) of each record."""
     for header, data in _batches(batch):
+        fast = _c_records(header, data)
+        if fast is not None:
+            for r in fast:
+                yield r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp
+            continue
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
         for span in _spans(header, data):

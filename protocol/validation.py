@@ -27,21 +27,15 @@ with header keys that are not UTF-8, which Kafka accepts) the pure-Python walker
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, NamedTuple
 
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
-from pykafka_broker.protocol.record_walk import invalid_record, iter_record_spans, records_section
-from pykafka_broker.protocol.records import (
-    BATCH_HEADER_SIZE,
-    COMPRESSION_MASK,
-    BatchHeader,
-)
+from pykafka_broker.protocol.record_walk import c_records, invalid_record, iter_record_spans, records_section
+from pykafka_broker.protocol.records import BatchHeader
 
 NO_TIMESTAMP = -1
-_PADDING = bytes(16)  # > the 10 bytes a varint may span: aiokafka's reader checks 1 byte per varint
 
 _offset = attrgetter("offset")
 _timestamp = attrgetter("timestamp")
@@ -165,67 +159,13 @@ def _record_errors(errors: list[tuple[int, str | None]], timestamp_error: bool) 
 
 # --- the walk ----------------------------------------------------------------------------------------
 
-_C_BATCH: Any = None
-
-
-def _c_batch_class() -> Any:
-    """aiokafka's Cython DefaultRecordBatch, or False when it is not installed or not compiled."""
-    global _C_BATCH
-    if _C_BATCH is None:
-        try:
-            from aiokafka.errors import CorruptRecordException
-            from aiokafka.record._crecords.default_records import DefaultRecordBatch
-            _C_BATCH = (DefaultRecordBatch, CorruptRecordException)
-        except ImportError:
-            _C_BATCH = False
-    return _C_BATCH
-
-
-_SCRATCH_KEEP = 4 * 1024 * 1024  # larger scratch buffers are not kept
-_scratch_buf = bytearray()
-
-
-def _scratch(size: int) -> bytearray:
-    global _scratch_buf
-    if len(_scratch_buf) >= size:
-        return _scratch_buf
-    buf = bytearray(size)
-    if size <= _SCRATCH_KEEP:
-        _scratch_buf = buf
-    return buf
-
-
 def _walk(batch: memoryview, header: BatchHeader, section: Any, count: int, want_keys: bool
           ) -> tuple[list[int], list[int | None], list[bytes | None] | None]:
     """(absolute offsets, timestamps (None for NO_TIMESTAMP), keys if asked) of every record."""
-    c = _c_batch_class()
-    if c:
-        cls, corrupt = c
-        # The C reader gets an uncompressed batch: the header with the codec bits cleared, the
-        # records, then zero padding outside the view it reads. The copy goes to a scratch buffer
-        # kept between calls (one event loop, one validation at a time): a fresh megabyte would
-        # cost more in page faults than the copy itself.
-        size = BATCH_HEADER_SIZE + len(section)
-        buf = _scratch(size + len(_PADDING))
-        buf[:BATCH_HEADER_SIZE] = batch[:BATCH_HEADER_SIZE]
-        buf[22] &= ~COMPRESSION_MASK & 0xFF
-        buf[BATCH_HEADER_SIZE:size] = section
-        buf[size : size + len(_PADDING)] = _PADDING
-        # The records die young and in bulk: a collection in the middle would only walk them.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            with memoryview(buf) as view, view[:size] as exact:
-                records = list(cls(exact))
-            return (list(map(_offset, records)), list(map(_timestamp, records)),
-                    list(map(_key, records)) if want_keys else None)
-        except corrupt as exc:
-            raise invalid_record(f"Invalid record in batch: {exc}") from None
-        except UnicodeDecodeError:
-            pass  # a header key that is not UTF-8: Kafka accepts it, so does the Python walker
-        finally:
-            if gc_was_enabled:
-                gc.enable()
+    records = c_records(batch, section)
+    if records is not None:
+        return (list(map(_offset, records)), list(map(_timestamp, records)),
+                list(map(_key, records)) if want_keys else None)
     offsets: list[int] = []
     timestamps: list[int | None] = []
     keys: list[bytes | None] | None = [] if want_keys else None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import zstandard
 
-from pykafka_broker.protocol import validation
+from pykafka_broker.protocol import record_walk, validation
 from pykafka_broker.protocol.compression import GZIP, ZSTD, compress, decompress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.record_walk import iter_record_spans
@@ -33,12 +33,12 @@ DEFAULT = AppendPolicy()
 
 @pytest.fixture(params=["c", "python"], autouse=True)
 def walker(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "c" and not validation._c_batch_class():
+    if request.param == "c" and not record_walk._c_batch_class():
         pytest.skip("aiokafka's C record reader is not installed")
-    saved = validation._C_BATCH
-    validation._C_BATCH = None if request.param == "c" else False
+    saved = record_walk._C_BATCH
+    record_walk._C_BATCH = None if request.param == "c" else False
     yield request.param
-    validation._C_BATCH = saved
+    record_walk._C_BATCH = saved
 
 
 def records(n: int, key: bytes | None = b"k", ts: int = NOW) -> list:
