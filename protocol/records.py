@@ -27,8 +27,8 @@ exact bytes. Fetch never decodes records.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar
 
 import crc32c
 
@@ -57,6 +57,7 @@ CONTROL_FLAG = 0x20
 NO_PRODUCER_ID = -1
 NO_SEQUENCE = -1
 NO_TIMESTAMP = -1
+T = TypeVar("T")
 
 _HEADER = struct.Struct(">qiiBIhiqqqhii")
 _PREFIX = struct.Struct(">qi")
@@ -289,10 +290,9 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     out: list[Record] = []
     append = out.append
     for header, data in _batches(batch):
-        fast = _c_records(header, data)
+        fast = _c_records(header, data, _as_records)
         if fast is not None:
-            out.extend(Record(r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp, r.key, r.value,
-                              r.headers) for r in fast)
+            out += fast
             continue
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
@@ -306,10 +306,20 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     return out
 
 
-def _c_records(header: BatchHeader, data: bytes | bytearray | memoryview) -> list[Any] | None:
-    """The records read in C (record_walk.c_records), or None to walk them in Python."""
+def _as_records(records: list[Any]) -> list[Record]:
+    return [Record(r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp, r.key, r.value, r.headers)
+            for r in records]
+
+
+def _as_offsets_and_timestamps(records: list[Any]) -> list[tuple[int, int]]:
+    return [(r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp) for r in records]
+
+
+def _c_records(header: BatchHeader, data: bytes | bytearray | memoryview, extract: Callable[[list[Any]], T]
+               ) -> T | None:
+    """``extract`` of the records read in C (record_walk.c_records), or None to walk them in Python."""
     try:
-        return c_records(_HEADER.pack(*header), data)
+        return c_records(_HEADER.pack(*header), data, extract)
     except KafkaError as exc:
         raise _corrupt(f"invalid record in batch at offset {header.base_offset}: {exc.message}") from None
 
@@ -317,10 +327,9 @@ def _c_records(header: BatchHeader, data: bytes | bytearray | memoryview) -> lis
 def record_offsets_and_timestamps(batch: bytes | bytearray | memoryview) -> Iterator[tuple[int, int]]:
     """(absolute offset, timestamp) of each record."""
     for header, data in _batches(batch):
-        fast = _c_records(header, data)
-        if fast is not None:
-            for r in fast:
-                yield r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp
+        pairs = _c_records(header, data, _as_offsets_and_timestamps)
+        if pairs is not None:
+            yield from pairs
             continue
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None

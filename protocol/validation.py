@@ -159,13 +159,20 @@ def _record_errors(errors: list[tuple[int, str | None]], timestamp_error: bool) 
 
 # --- the walk ----------------------------------------------------------------------------------------
 
+def _columns(records: list[Any]) -> tuple[list[int], list[int | None], None]:
+    return list(map(_offset, records)), list(map(_timestamp, records)), None
+
+
+def _keys_columns(records: list[Any]) -> tuple[list[int], list[int | None], list[bytes | None]]:
+    return list(map(_offset, records)), list(map(_timestamp, records)), list(map(_key, records))
+
+
 def _walk(batch: memoryview, header: BatchHeader, section: Any, count: int, want_keys: bool
           ) -> tuple[list[int], list[int | None], list[bytes | None] | None]:
     """(absolute offsets, timestamps (None for NO_TIMESTAMP), keys if asked) of every record."""
-    records = c_records(batch, section)
-    if records is not None:
-        return (list(map(_offset, records)), list(map(_timestamp, records)),
-                list(map(_key, records)) if want_keys else None)
+    columns = c_records(batch, section, _keys_columns if want_keys else _columns)
+    if columns is not None:
+        return columns
     offsets: list[int] = []
     timestamps: list[int | None] = []
     keys: list[bytes | None] | None = [] if want_keys else None
