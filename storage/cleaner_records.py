@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from pykafka_broker.protocol.compression import compress, decompress
+from pykafka_broker.protocol.compression import compress
+from pykafka_broker.protocol.record_walk import iter_record_spans
+from pykafka_broker.protocol.record_walk import records_section as walk_section
 from pykafka_broker.protocol.records import (
     BATCH_HEADER_SIZE,
     COMPRESSION_MASK,
@@ -29,7 +31,6 @@ from pykafka_broker.protocol.records import (
     LOG_OVERHEAD,
     BatchHeader,
     compute_crc,
-    read_varint,
     varint_bytes,
 )
 
@@ -51,34 +52,19 @@ class RawRecord(NamedTuple):
     has_value: bool
 
 
-def records_section(batch: bytes | memoryview, header: BatchHeader) -> bytes | memoryview:
-    """The records of ``batch`` (one whole batch), decompressed."""
-    data = memoryview(batch)[BATCH_HEADER_SIZE : header.size]
-    return decompress(header.compression, data) if header.compression else data
+def records_section(batch: bytes | memoryview, header: BatchHeader) -> bytes | bytearray | memoryview:
+    """The records of ``batch`` (one whole batch), decompressed with the protocol's bounded output."""
+    return walk_section(batch, header.compression, header.size)
 
 
-def iter_raw_records(section: bytes | memoryview, count: int) -> Iterator[RawRecord]:
-    """Positions and the fields the cleaner needs of each record; KafkaError-free: a malformed
-    record raises ValueError (the caller keeps such a batch as it is)."""
-    pos, end = 0, len(section)
-    try:
-        for _ in range(count):
-            start = pos
-            length, pos = read_varint(section, pos)
-            rec_end = pos + length
-            if length < 0 or rec_end > end:
-                raise ValueError("record length out of bounds")
-            ts_start = pos + 1  # after the attributes byte
-            ts_delta, ts_end = read_varint(section, ts_start)
-            offset_delta, pos = read_varint(section, ts_end)
-            klen, pos = read_varint(section, pos)
-            key = None if klen < 0 else bytes(section[pos : pos + klen])
-            pos += max(klen, 0)
-            vlen, _ = read_varint(section, pos)
-            yield RawRecord(start, ts_start, ts_end, rec_end, ts_delta, offset_delta, key, vlen >= 0)
-            pos = rec_end
-    except IndexError:
-        raise ValueError("record runs past its batch") from None
+def iter_raw_records(section: bytes | bytearray | memoryview, count: int) -> Iterator[RawRecord]:
+    """Positions and the fields the cleaner needs of each record, from the protocol's record walker;
+    a malformed record raises (KafkaError), and the caller keeps such a batch as it is."""
+    for span in iter_record_spans(section, count):
+        klen = span.key_length
+        key = None if klen < 0 else bytes(section[span.key_start : span.key_start + klen])
+        yield RawRecord(span.start, span.ts_start, span.ts_end, span.end, span.timestamp_delta,
+                        span.offset_delta, key, span.value_length >= 0)
 
 
 def control_type(batch: bytes | memoryview, header: BatchHeader) -> int:
@@ -207,7 +193,7 @@ class BatchFilter:
             return batch
         return self._rebuild(header, section, records, True, horizon)
 
-    def _rebuild(self, header: BatchHeader, section: bytes | memoryview, kept: list[RawRecord],
+    def _rebuild(self, header: BatchHeader, section: bytes | bytearray | memoryview, kept: list[RawRecord],
                  set_horizon: bool, horizon: int | None = None) -> bytearray:
         base_ts = header.base_timestamp
         attributes = header.attributes

@@ -24,6 +24,8 @@ class LogConfig:
     flush_interval_ms: int = _LONG_MAX  # flush.ms
     compact: bool = False  # cleanup.policy includes "compact" (keyless records refused; storage/cleaner.py)
     compression_type: str = "producer"  # compression.type: "producer" keeps batches as sent
+    timestamp_before_max_ms: int = _LONG_MAX  # message.timestamp.before.max.ms (produce validation)
+    timestamp_after_max_ms: int = 3600000  # message.timestamp.after.max.ms (KIP-1030)
 
     @classmethod
     def from_topic_configs(cls, configs: Mapping[str, str]) -> LogConfig:
@@ -54,6 +56,8 @@ _TOPIC_KEYS = {
     "max.message.bytes": "max_message_bytes",
     "flush.messages": "flush_interval_messages",
     "flush.ms": "flush_interval_ms",
+    "message.timestamp.before.max.ms": "timestamp_before_max_ms",
+    "message.timestamp.after.max.ms": "timestamp_after_max_ms",
 }
 
 

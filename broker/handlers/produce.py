@@ -1,9 +1,15 @@
 """Produce (key 0), versions 3-12 served; 0-2 advertised but answered UNSUPPORTED_VERSION.
 
 The hot path: the request is decoded by hand with each partition's records left as a writable
-memoryview of the received frame. Each partition must carry exactly one magic-2 batch; the broker
-checks its header and CRC-32C, never its records, stamps leader epoch 0, and the log assigns offsets
-by patching ``baseOffset`` in place before writing those same bytes. Idempotent producers (producer
+memoryview of the received frame. Each partition must carry exactly one magic-2 batch. Before any
+offset is assigned the batch is validated as Kafka's LogValidator does (protocol/validation.py):
+header, CRC-32C, then every record walked (decompressed with a bounded output), keys on compacted
+topics, timestamps against ``message.timestamp.before.max.ms`` / ``after.max.ms``; every invalid
+record is listed in ``record_errors``. A CreateTime batch gets the records' largest timestamp as its
+maxTimestamp (Kafka overwrites the producer's claim), a batch whose offset deltas are not 0..n-1 is
+rebuilt. Clients may not write to internal topics (INVALID_TOPIC_EXCEPTION, as ReplicaManager).
+Leader epoch 0 is stamped, and the log assigns offsets by patching ``baseOffset`` in place before
+writing those same bytes. Idempotent producers (producer
 id >= 0) are checked by the partition's producer state: a duplicate within the last 5 batches is
 answered with its original offset, a gap with OUT_OF_ORDER_SEQUENCE_NUMBER, an old epoch with
 INVALID_PRODUCER_EPOCH.
@@ -35,6 +41,7 @@ from typing import Any
 from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, handler
 from pykafka_broker.broker.flusher import FlushFailed
+from pykafka_broker.broker.topics import INTERNAL_TOPICS
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError, ProtocolError
 from pykafka_broker.protocol.produce import (
@@ -51,7 +58,9 @@ from pykafka_broker.protocol.records import (
     crc_matches,
     decode_records,
     read_batch_header,
+    set_create_max_timestamp,
 )
+from pykafka_broker.protocol.validation import AppendPolicy, RecordValidationError, validate_batch
 
 # compression.type values that make the broker rewrite batches; "producer" keeps them as sent.
 TOPIC_CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -127,23 +136,11 @@ def _recompress(records: memoryview, header: BatchHeader, codec: int) -> memoryv
     return memoryview(rebuilt)
 
 
-def _keyless_record_error(records: memoryview, topic: str, index: int) -> ProducePartitionResult | None:
-    """Kafka's LogValidator.validateKey: a compacted topic refuses records without a key."""
-    try:
-        decoded = decode_records(records)
-    except KafkaError as exc:
-        return _error(index, exc.code, exc.message)
-    for i, record in enumerate(decoded):
-        if record.key is None:
-            message = f"Compacted topic cannot accept message without key in topic partition {topic}-{index}."
-            return ProducePartitionResult(index, int(ErrorCode.INVALID_RECORD), record_errors=[(i, message)],
-                                          error_message=message)
-    return None
-
-
 def _append_one(broker: Any, topic: str, index: int, records: memoryview | None, now: int,
                 flushes: list[asyncio.Future[None]], transactional_id: str | None = None,
                 v: int = MAX_VERSION) -> ProducePartitionResult:
+    if topic in INTERNAL_TOPICS:  # ReplicaManager.appendToLocalLog, internalTopicsAllowed=false
+        return _error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {topic}")
     plog = broker.logs.get_log(topic, index)
     if plog is None:
         return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -171,12 +168,20 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
         return _error(index, ErrorCode.CORRUPT_MESSAGE, "Record batch CRC-32C does not match its contents")
     if header.compression > 4:
         return _error(index, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE)
-    if header.is_control:
-        return _error(index, ErrorCode.INVALID_RECORD, "Producers may not write control batches")
-    if header.records_count <= 0 or header.last_offset_delta != header.records_count - 1:
-        return _error(index, ErrorCode.INVALID_RECORD, "Record count does not match lastOffsetDelta")
-    target = TOPIC_CODECS.get(plog.config.compression_type)
-    if target is not None and target != header.compression:
+    config = plog.config
+    policy = AppendPolicy(config.compact, config.log_append_time, config.timestamp_before_max_ms,
+                          config.timestamp_after_max_ms)
+    try:
+        validated = validate_batch(records, header, policy, now, f"{topic}-{index}")
+    except RecordValidationError as exc:
+        return ProducePartitionResult(index, int(exc.code), record_errors=exc.record_errors,
+                                      error_message=exc.message)
+    except KafkaError as exc:
+        return _error(index, exc.code, exc.message)
+    target = TOPIC_CODECS.get(config.compression_type)
+    if not validated.offsets_in_order and target is None:
+        target = header.compression  # rebuilt with offset deltas 0..n-1, as LogValidator does
+    if target is not None and (target != header.compression or not validated.offsets_in_order):
         try:
             records = _recompress(records, header, target)
         except KafkaError as exc:
@@ -185,12 +190,11 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
         size = len(records)
         if size > max_bytes:
             return _error(index, ErrorCode.MESSAGE_TOO_LARGE,
-                          f"The batch recompressed to {plog.config.compression_type} is {size} bytes, over "
+                          f"The batch recompressed to {config.compression_type} is {size} bytes, over "
                           f"the max message size ({max_bytes}).")
-    if plog.config.compact:  # only compacted topics pay for decoding records
-        keyless = _keyless_record_error(records, topic, index)
-        if keyless is not None:
-            return keyless
+    elif not config.log_append_time and (header.max_timestamp != validated.max_timestamp
+                                         or header.is_log_append_time):
+        header = set_create_max_timestamp(records, header, validated.max_timestamp)
     if header.is_transactional:
         code, message = broker.txns.verify_produce(transactional_id, header.producer_id,
                                                    header.producer_epoch, topic, index, v)
