@@ -73,6 +73,25 @@ def _varint(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
             raise ValueError("varint longer than 10 bytes")
 
 
+def _varint32(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
+    """ByteUtils.readVarint: at most 5 bytes, bits past 32 dropped (Java's int wrap), zigzag."""
+    b = data[pos]
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), pos + 1
+    raw = b & 0x7F
+    shift = 7
+    while True:
+        pos += 1
+        b = data[pos]
+        if b < 0x80:
+            raw = (raw | (b << shift)) & 0xFFFFFFFF
+            return (raw >> 1) ^ -(raw & 1), pos + 1
+        raw |= (b & 0x7F) << shift
+        shift += 7
+        if shift > 28:
+            raise ValueError("varint longer than 5 bytes")
+
+
 def records_section(batch: bytes | bytearray | memoryview, codec: int, size: int
                     ) -> bytes | bytearray | memoryview:
     """The records of the ``size``-byte batch at the start of ``batch``, decompressed (bounded)."""
@@ -84,7 +103,7 @@ def iter_record_spans(section: bytes | bytearray | memoryview, count: int) -> It
     """Each of the ``count`` records of ``section``; KafkaError(INVALID_RECORD) at the first
     malformed one, or when bytes remain after the last."""
     pos, end = 0, len(section)
-    varint = _varint
+    varint = _varint32  # every int field; the timestamp delta is a varlong
     i = 0
     try:
         for i in range(count):  # noqa: B007 - i names the bad record in the error
@@ -94,7 +113,7 @@ def iter_record_spans(section: bytes | bytearray | memoryview, count: int) -> It
             if length < 0 or rec_end > end:
                 raise ValueError(f"record size {length} runs past the {end - pos} bytes left")
             ts_start = pos + 1  # after the attributes byte
-            ts_delta, ts_end = varint(section, ts_start)
+            ts_delta, ts_end = _varint(section, ts_start)
             offset_delta, pos = varint(section, ts_end)
             klen, key_start = varint(section, pos)
             pos = key_start + klen if klen > 0 else key_start
@@ -127,11 +146,11 @@ def iter_headers(section: bytes | bytearray | memoryview, span: RecordSpan
                  ) -> Iterator[tuple[str, bytes | None]]:
     """The headers of a record already checked by ``iter_record_spans``. Header keys are decoded as
     Java's String does, replacing invalid UTF-8 rather than failing."""
-    _, pos = _varint(section, span.headers_start)
+    _, pos = _varint32(section, span.headers_start)
     for _ in range(span.header_count):
-        hklen, pos = _varint(section, pos)
+        hklen, pos = _varint32(section, pos)
         key = str(section[pos : pos + hklen], "utf-8", "replace")
-        hvlen, pos = _varint(section, pos + hklen)
+        hvlen, pos = _varint32(section, pos + hklen)
         if hvlen >= 0:
             yield key, bytes(section[pos : pos + hvlen])
             pos += hvlen

@@ -19,7 +19,10 @@ CreateTime topic (Kafka's ``setMaxTimestamp`` overwrites whatever the producer c
 the offset deltas run 0, 1, 2, ...: if not, the batch is rebuilt (Kafka rebuilds a compressed batch
 whose inner offsets are off; records would otherwise overlap the next batch's offsets).
 
-Cost: the walk runs in C when aiokafka's Cython record reader is importable (``_crecords``, a
+Cost: a batch is first walked by ``_recordwalk.summarize`` (C, built by setup.py where a compiler is
+available): every record checked, no Python object per record, only a summary returned. When that
+summary shows a record to name in ``record_errors`` (or the extension is missing), the full walk runs:
+in C when aiokafka's Cython record reader is importable (``_crecords``, a
 well-kept C implementation of DefaultRecordBatch with bounds checks), with a zero-padded copy of the
 batch so that its varint reader can never read past the buffer; otherwise (and for the rare records
 with header keys that are not UTF-8, which Kafka accepts) the pure-Python walker of record_walk.py.
@@ -34,6 +37,11 @@ from typing import Any, NamedTuple
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.record_walk import c_records, invalid_record, iter_record_spans, records_section
 from pykafka_broker.protocol.records import BatchHeader
+
+try:  # the optional C accelerator (setup.py); the Python walk below gives the same answers
+    from pykafka_broker.protocol._recordwalk import summarize as _summarize
+except ImportError:  # pragma: no cover - built wherever a C compiler was available
+    _summarize = None
 
 NO_TIMESTAMP = -1
 
@@ -72,6 +80,10 @@ def validate_batch(batch: memoryview, header: BatchHeader, policy: AppendPolicy,
     _validate_header(header, topic_partition)
     section = records_section(batch, header.compression, header.size)
     count = header.records_count
+    if _summarize is not None and not header.is_log_append_time:
+        fast = _fast_path(section, header, policy, now_ms)
+        if fast is not None:
+            return fast
     offsets, timestamps, keys = _walk(batch, header, section, count, policy.compacted)
     in_order = offsets == _expected_offsets(header.base_offset, count)
     errors: list[tuple[int, str | None]] = []
@@ -101,6 +113,23 @@ def validate_batch(batch: memoryview, header: BatchHeader, policy: AppendPolicy,
     if errors:
         errors.sort()
         raise _record_errors(errors, timestamp_error)
+    return ValidatedBatch(max_ts, in_order)
+
+
+def _fast_path(section: Any, header: BatchHeader, policy: AppendPolicy, now_ms: int) -> ValidatedBatch | None:
+    """The C walk's summary when no record needs naming; None sends the batch to the full walk,
+    which lists each invalid record (keyless on a compacted topic, timestamp out of range)."""
+    assert _summarize is not None
+    try:
+        in_order, stamped, min_ts, max_ts, null_keys = _summarize(section, header.records_count,
+                                                                   header.base_timestamp)
+    except ValueError as exc:
+        raise invalid_record(str(exc)) from None
+    if null_keys and policy.compacted:
+        return None
+    if stamped and not policy.log_append_time and (min_ts < now_ms - policy.timestamp_before_max_ms
+                                                   or max_ts > now_ms + policy.timestamp_after_max_ms):
+        return None
     return ValidatedBatch(max_ts, in_order)
 
 

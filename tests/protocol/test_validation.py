@@ -1,6 +1,6 @@
 """Append-time validation (protocol/validation.py) on crafted batches: each class of invalid batch gets
-Kafka's error code, and every invalid record is listed. Run with aiokafka's C record reader and with
-the pure-Python walker, which must agree."""
+Kafka's error code, and every invalid record is listed. Run with the C summary walk, aiokafka's C
+record reader and the pure-Python walker, which must agree."""
 
 from __future__ import annotations
 
@@ -31,12 +31,18 @@ YEAR_MS = 365 * 24 * 3600 * 1000
 DEFAULT = AppendPolicy()
 
 
-@pytest.fixture(params=["c", "python"], autouse=True)
-def walker(request: pytest.FixtureRequest) -> Iterator[str]:
+@pytest.fixture(params=["summary", "c", "python"], autouse=True)
+def walker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """summary: our C summary walk first (protocol/_recordwalk.c); c: aiokafka's C record reader;
+    python: the pure-Python walker. All three must give the same answers."""
+    if request.param == "summary" and validation._summarize is None:
+        pytest.skip("the _recordwalk extension was not built (no C compiler)")
     if request.param == "c" and not record_walk._c_batch_class():
         pytest.skip("aiokafka's C record reader is not installed")
+    if request.param != "summary":
+        monkeypatch.setattr(validation, "_summarize", None)
     saved = record_walk._C_BATCH
-    record_walk._C_BATCH = None if request.param == "c" else False
+    record_walk._C_BATCH = None if request.param != "python" else False
     yield request.param
     record_walk._C_BATCH = saved
 
