@@ -3,7 +3,8 @@
     python benchmarks/validation.py [--records 10000] [--value-bytes 100] [--rounds 20]
 
 For an uncompressed and a zstd batch of keyless records (what librdkafka sends by default), times
-``validate_batch`` with aiokafka's C record reader and with the pure-Python walker, next to the
+``validate_batch`` with the C summary walk (protocol/_recordwalk.c), with aiokafka's C record reader
+and with the pure-Python walker, next to the
 cost of the CRC check every produce already paid. Broker-level figures (throughput, broker CPU per
 record, against the peers) come from bench.py: ``--brokers pykafka,pykafka@<ref>,tansu,noida``.
 """
@@ -15,7 +16,7 @@ import gc
 import time
 from collections.abc import Callable
 
-from pykafka_broker.protocol import record_walk
+from pykafka_broker.protocol import record_walk, validation
 from pykafka_broker.protocol.compression import NONE, ZSTD
 from pykafka_broker.protocol.records import build_batch, crc_matches, read_batch_header
 from pykafka_broker.protocol.validation import AppendPolicy, validate_batch
@@ -51,7 +52,12 @@ def main() -> None:
         header = read_batch_header(batch)
         n, rounds = args.records, args.rounds
         row = {"crc": per_record_ns(lambda b=batch, h=header: crc_matches(b, 0, h), n, rounds)}
-        for walker, setting in (("C walk", None), ("Python walk", False)):
+        summarize = validation._summarize
+        for walker, summary, setting in (("C summary", True, None), ("aiokafka C walk", False, None),
+                                         ("Python walk", False, False)):
+            if summary and summarize is None:
+                continue
+            validation._summarize = summarize if summary else None
             record_walk._C_BATCH = setting
             if setting is None and not record_walk._c_batch_class():
                 continue
@@ -59,6 +65,7 @@ def main() -> None:
             row[walker] = per_record_ns(
                 lambda b=batch, h=header: validate_batch(b, h, policy, now, "t-0"), n, r)
         record_walk._C_BATCH = None
+        validation._summarize = summarize
         print(f"  {name:<5} " + "  ".join(f"{k}: {v:7.1f}" for k, v in row.items()))
 
 
