@@ -26,15 +26,19 @@ from .files import (
     INDEX_SUFFIX,
     LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
     BatchScanner,
     fsync_fd,
     fsync_path,
     offset_file_name,
+    rename_to_deleted,
+    segment_paths,
     truncate_fd,
+    truncate_path,
     write_all,
 )
 from .index import OffsetIndex, TimeIndex
-from .txn_index import TXN_INDEX_SUFFIX, TransactionIndex
+from .txn_index import TransactionIndex
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,11 @@ class LogSegment:
             except OSError:
                 pass
             self.fd = None
+
+    def mark_deleted(self) -> list[Path]:
+        """Close the segment's file and rename each of its files to ``<name>.deleted``."""
+        self.release()
+        return rename_to_deleted(segment_paths(self.log_path))
 
     def delete(self) -> None:
         if self.fd is not None:
@@ -253,7 +262,7 @@ class LogSegment:
         if dropped:
             log.warning("%s: truncating %s at byte %d, dropping %d bytes of torn or corrupt data",
                         describe, self.log_path, valid_end, dropped)
-            os.truncate(self.log_path, valid_end)
+            truncate_path(self.log_path, valid_end)
         self.persist_indexes(final_time_entry=True)
         return dropped
 

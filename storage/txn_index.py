@@ -25,11 +25,10 @@ from typing import NamedTuple
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import NO_SEQUENCE, build_batch, decode_records, iter_batches
 
-from .files import write_all
+from .files import truncate_path, write_all
 
 log = logging.getLogger(__name__)
 
-TXN_INDEX_SUFFIX = ".txnindex"
 ABORTED_TXN_VERSION = 0
 _ENTRY = struct.Struct(">hqqqq")
 ENTRY_SIZE = _ENTRY.size  # 34
@@ -141,7 +140,7 @@ class TransactionIndex:
             return
         self.entries = keep
         if keep:
-            os.truncate(self.path, len(keep) * ENTRY_SIZE)
+            truncate_path(self.path, len(keep) * ENTRY_SIZE)
         else:
             self.path.unlink(missing_ok=True)
 
