@@ -52,6 +52,7 @@ from .files import (
     offset_file_name,
     write_synced,
 )
+from .open_files import OpenFiles
 from .segment import MAX_RELATIVE_OFFSET, LogSegment
 
 if TYPE_CHECKING:
@@ -280,9 +281,7 @@ class CleaningPass:
                         writer.append(out, header if out is body else read_batch_header(out))
             writer.close(sync=True)
         except BaseException:
-            if writer.fd is not None:
-                os.close(writer.fd)
-                writer.fd = None
+            writer.release()
             for p in cleaned.values():
                 p.unlink(missing_ok=True)
             raise
@@ -305,8 +304,10 @@ class CleaningPass:
         return CleanedGroup(base, group, swaps, sum(v.size for v in group), writer.size, segment)
 
     def _segment_at(self, base: int, paths: dict[str, Path]) -> LogSegment:
+        # A cache of its own: this runs off the loop and must never evict the loop's descriptors.
         segment = LogSegment(self.dir, base, index_interval_bytes=self.config.index_interval_bytes,
-                             max_index_bytes=self.config.segment_index_bytes, created_ms=self.now_ms)
+                             max_index_bytes=self.config.segment_index_bytes, created_ms=self.now_ms,
+                             open_files=OpenFiles(2))
         _point_at(segment, paths)
         return segment
 

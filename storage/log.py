@@ -316,9 +316,7 @@ class PartitionLog(LogFlushing):
         loop; a leftover is removed at the next start). Returns the renamed directory."""
         self._closed = True
         for segment in self.segments:
-            if segment.fd is not None:
-                os.close(segment.fd)
-                segment.fd = None
+            segment.release()
         doomed = self.dir.with_name(f"{self.dir.name}.{uuid.uuid4().hex}-delete")
         os.replace(self.dir, doomed)
         if remove_files:

@@ -72,23 +72,29 @@ class LogFlushing:
         if self._dirs_unsynced:  # a new partition: its directory entry (and its files' entries)
             paths += [self.dir, self.dir.parent]
             self._dirs_unsynced = False
+        opened = []
         if rolled_only:
             offset = active.base_offset
-            active_fds: tuple[int, ...] = ()
         else:
             active.persist_indexes(final_time_entry=True)
+            # The append descriptor may be evicted from the cache (and its number reused) while the
+            # fsync runs off the loop: sync a duplicate, which shares its error state, or the file
+            # opened anew when the cache closed it (an unseen writeback error still shows there).
+            fd = active.fd
+            if fd is not None:
+                opened.append(os.dup(fd))
+            else:
+                paths.insert(0, active.log_path)
             paths += active.index_paths
             offset = self.log_end_offset
-            active_fds = (active.fd,) if active.fd is not None else ()
             self._unflushed_messages = 0
             self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
-        opened = []
         for path in dict.fromkeys(paths):
             try:
                 opened.append(os.open(path, os.O_RDONLY))
             except FileNotFoundError:  # deleted by retention or compaction meanwhile
                 pass
-        return FlushTicket(offset, active_fds + tuple(opened), tuple(opened))
+        return FlushTicket(offset, tuple(opened), tuple(opened))
 
     def complete_flush(self, ticket: FlushTicket) -> None:
         """After every fd of ``ticket`` was fsynced: advance the recovery point, release the fds."""
