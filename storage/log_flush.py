@@ -76,7 +76,7 @@ class LogFlushing:
         if rolled_only:
             offset = active.base_offset
         else:
-            active.persist_indexes(final_time_entry=True)
+            active.persist_indexes(final_time_entry=True, trim=False)
             # The append descriptor may be evicted from the cache (and its number reused) while the
             # fsync runs off the loop: sync a duplicate, which shares its error state, or the file
             # opened anew when the cache closed it (an unseen writeback error still shows there).

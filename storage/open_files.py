@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from pathlib import Path
+from typing import Any
 
 
 def default_max_open() -> int:
@@ -66,3 +68,38 @@ class OpenFiles:
 
 
 SHARED = OpenFiles()
+
+
+class IndexMaps:
+    """LRU of the memory maps of index files. vm.max_map_count (65530 by default) bounds the maps
+    of a process, and two indexes per partition would pass it near 30,000 partitions, so at most
+    ``max_maps`` stay mapped; an evicted index maps its file again on its next lookup. Dropping a
+    map only drops the index's reference: a lookup running in another thread keeps its own until
+    it returns (CPython unmaps when the last reference goes), so eviction is safe from any thread."""
+
+    def __init__(self, max_maps: int = 4096) -> None:
+        self.max_maps = max_maps
+        self._mapped: OrderedDict[Any, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._mapped)
+
+    def touch(self, index: Any) -> None:
+        """``index`` was just mapped or used: most recently used; evict beyond the bound."""
+        evicted = []
+        with self._lock:
+            self._mapped[index] = None
+            self._mapped.move_to_end(index)
+            while len(self._mapped) > self.max_maps:
+                old, _ = self._mapped.popitem(last=False)
+                evicted.append(old)
+        for old in evicted:
+            old.drop_map()
+
+    def forget(self, index: Any) -> None:
+        with self._lock:
+            self._mapped.pop(index, None)
+
+
+MAPS = IndexMaps()

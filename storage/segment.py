@@ -113,17 +113,27 @@ class LogSegment:
             return fd, False
         return os.open(self.log_path, os.O_RDONLY), True
 
-    def persist_indexes(self, *, final_time_entry: bool) -> None:
-        """Write index entries to their files. ``final_time_entry`` adds the segment's max timestamp,
-        as Kafka does when a segment becomes inactive or is closed, so it survives a restart."""
+    def persist_indexes(self, *, final_time_entry: bool, trim: bool = True) -> None:
+        """Make the index files final: ``final_time_entry`` adds the segment's max timestamp, as
+        Kafka does when a segment becomes inactive or is closed, so it survives a restart; ``trim``
+        cuts the preallocated files to their entries (roll, close). Without it the files are only
+        created if missing (a flush of the active segment: every entry is already written)."""
         if final_time_entry and self.size:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp,
                                          skip_full_check=True)
-        self.offset_index.persist()
-        self.time_index.persist()
+        for index in (self.offset_index, self.time_index):
+            if trim:
+                index.persist()
+            else:
+                index.ensure_file()
+
+    def _drop_maps(self) -> None:
+        self.offset_index.drop_map()
+        self.time_index.drop_map()
 
     def close(self, *, sync: bool = True) -> None:
         self.persist_indexes(final_time_entry=True)
+        self._drop_maps()  # a closed segment's indexes are mapped again on their next lookup
         fd = self._files.release(self)
         if fd is not None:
             try:
@@ -139,6 +149,7 @@ class LogSegment:
 
     def release(self) -> None:
         """Close the fd without writing or syncing anything (the log went offline)."""
+        self._drop_maps()
         fd = self._files.release(self)
         if fd is not None:
             try:
@@ -153,6 +164,7 @@ class LogSegment:
 
     def delete(self) -> None:
         self._close_fd()
+        self._drop_maps()
         for path in (self.log_path, *self.index_paths):
             path.unlink(missing_ok=True)
 
