@@ -31,7 +31,7 @@ def default_max_open() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
-    return max(8, min(256, soft // 8))
+    return max(8, min(128, soft // 8))
 
 
 class OpenFiles:
