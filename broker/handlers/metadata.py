@@ -6,6 +6,12 @@ Unknown topics are created when ``auto.create.topics.enable`` is true and the re
 creation is synchronous here, so the new topic is answered without LEADER_NOT_AVAILABLE.
 Ignored: authorized operations (answered as "not requested": INT32_MIN), topic-id lookups of
 unknown ids answer UNKNOWN_TOPIC_ID.
+
+A partition's entry depends only on its index (every partition is led by this node), so one list
+of entries, as long as the largest topic, is built once and every topic answers with a slice of
+it: a Metadata request builds one object per topic, not one per partition, and the cache stays as
+small as the largest topic whatever the number of topics. Nothing needs invalidating: a topic given
+more partitions takes a longer slice.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 ZERO_UUID = uuid.UUID(int=0)
+_partition_entries: dict[tuple[Any, int], list[Any]] = {}  # (class, node) -> entries 0, 1, ...
 
 
 @handler(ApiKey.METADATA, 0, 12)
@@ -73,12 +80,16 @@ def _topic_entry(ctx: RequestContext, cls: Any, name: str | None, allow_auto: bo
             return cls.MetadataResponseTopic(error_code=int(error), name=name, topic_id=ZERO_UUID,
                                              is_internal=False, partitions=[], authorized_operations=None)
     node = broker.node_id
-    partitions = [
-        cls.MetadataResponseTopic.MetadataResponsePartition(
-            error_code=0, partition_index=p, leader_id=node, leader_epoch=0, replica_nodes=[node],
-            isr_nodes=[node], offline_replicas=[])
-        for p in range(info.partitions)
-    ]
     return cls.MetadataResponseTopic(error_code=0, name=info.name, topic_id=info.topic_id,
-                                     is_internal=info.name in INTERNAL_TOPICS, partitions=partitions,
+                                     is_internal=info.name in INTERNAL_TOPICS,
+                                     partitions=_partitions(cls, node, info.partitions),
                                      authorized_operations=None)
+
+
+def _partitions(cls: Any, node: int, count: int) -> list[Any]:
+    entries = _partition_entries.setdefault((cls, node), [])
+    for p in range(len(entries), count):
+        entries.append(cls.MetadataResponseTopic.MetadataResponsePartition(
+            error_code=0, partition_index=p, leader_id=node, leader_epoch=0, replica_nodes=[node],
+            isr_nodes=[node], offline_replicas=[]))
+    return entries[:count]
