@@ -68,9 +68,11 @@ class _IndexFile:
     """An index file of fixed-size entries: the count, the last entry, and a lazily made map."""
 
     entry: struct.Struct
+    # Slots and a str path: thousands of partitions hold two of these per segment.
+    __slots__ = ("_entries", "_file_size", "_last", "_map", "_path", "base_offset", "max_entries")
 
-    def __init__(self, path: Path, base_offset: int, max_index_bytes: int) -> None:
-        self.path = path
+    def __init__(self, path: str | Path, base_offset: int, max_index_bytes: int) -> None:
+        self._path = str(path)
         self.base_offset = base_offset
         self.max_entries = max(1, max_index_bytes // self.entry.size)
         self._entries = 0
@@ -80,6 +82,15 @@ class _IndexFile:
 
     def __len__(self) -> int:
         return self._entries
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path)
+
+    @path.setter
+    def path(self, path: Path) -> None:
+        self.drop_map()
+        self._path = str(path)
 
     @property
     def is_full(self) -> bool:
@@ -96,7 +107,7 @@ class _IndexFile:
     def _append(self, entry: tuple[int, int]) -> None:
         """Write one entry after the others, preallocating the file first (Kafka's index resize)."""
         end = (self._entries + 1) * self.entry.size
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             if self._file_size < 0:
                 self._file_size = os.fstat(fd).st_size
@@ -114,7 +125,7 @@ class _IndexFile:
         """Trim the file to its entries (creating it when missing): at roll and close, as Kafka's
         trimToValidSize. The entries themselves were written by each append; no fsync here."""
         size = self._entries * self.entry.size
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             if os.fstat(fd).st_size != size:
                 self.drop_map()  # never keep a map past the end of the file
@@ -125,16 +136,16 @@ class _IndexFile:
 
     def ensure_file(self) -> None:
         """Create the file if it does not exist yet (a flush of a segment without entries)."""
-        if self._entries == 0 and not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644))
+        if self._entries == 0 and not os.path.exists(self._path):
+            os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644))
 
     def reset(self) -> None:
         """Drop every entry (before a rebuild): the file is emptied."""
         self.drop_map()
         self._entries = 0
         self._last = None
-        if self.path.exists():
-            fd = os.open(self.path, os.O_WRONLY)
+        if os.path.exists(self._path):
+            fd = os.open(self._path, os.O_WRONLY)
             try:
                 truncate_fd(fd, 0)
             finally:
@@ -150,7 +161,7 @@ class _IndexFile:
         mapped = self._map
         needed = self._entries * self.entry.size
         if mapped is None or len(mapped) < needed:
-            fd = os.open(self.path, os.O_RDONLY)
+            fd = os.open(self._path, os.O_RDONLY)
             try:
                 mapped = FileMap(fd, os.fstat(fd).st_size)
             finally:
@@ -185,7 +196,7 @@ class _IndexFile:
         """Every entry of the file, its preallocated zero tail cut off; None when the file is
         missing or not whole entries."""
         try:
-            with open(self.path, "rb") as f:
+            with open(self._path, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 if size % self.entry.size:
                     return None
@@ -224,6 +235,7 @@ def _increasing(values: array) -> bool:
 
 
 class OffsetIndex(_IndexFile):
+    __slots__ = ()
     entry = _OFFSET_ENTRY
 
     def _decode(self, raw: tuple[int, int]) -> tuple[int, int]:
@@ -264,6 +276,7 @@ class OffsetIndex(_IndexFile):
 
 
 class TimeIndex(_IndexFile):
+    __slots__ = ()
     entry = _TIME_ENTRY
 
     def _decode(self, raw: tuple[int, int]) -> tuple[int, int]:

@@ -291,24 +291,33 @@ class PartitionLog(LogFlushing):
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Snapshot producer state, fsync everything and release the file descriptors."""
+    def close(self, *, sync: bool = True) -> None:
+        """Snapshot producer state, fsync everything and release the file descriptors.
+        ``sync=False`` (LogManager.close) writes everything but fsyncs nothing: the caller syncs
+        the whole filesystem once, then calls ``closed_synced`` to advance the recovery point."""
         if self._closed:
             return
         self._closed = True
         if self.offline is not None:
             return  # nothing more is written; the data dir is not marked clean (LogManager.close)
         try:
-            self.producer_state.take_snapshot(self.log_end_offset)
-            for path in self._pending_sync:
-                fsync_path(path)
-            self._pending_sync = []
-            self.active.close(sync=True)
+            self.producer_state.take_snapshot(self.log_end_offset, sync=sync)
+            if sync:
+                for path in self._pending_sync:
+                    fsync_path(path)
+            self.active.close(sync=sync)
         except OSError as exc:
             self._storage_error(exc, "close of")  # offline: recovery point kept, next start rescans
             return
-        self.recovery_point = self.log_end_offset
-        self._unflushed_messages = 0
+        if sync:
+            self.closed_synced()
+
+    def closed_synced(self) -> None:
+        """Everything of the closed log is on disk: its recovery point is its end."""
+        if self.offline is None:
+            self._pending_sync = []
+            self.recovery_point = self.log_end_offset
+            self._unflushed_messages = 0
 
     def delete(self, *, remove_files: bool = True) -> Path:
         """Remove the partition: rename the directory to ``<dir>.<uuid>-delete`` first (as Kafka

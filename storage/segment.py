@@ -60,17 +60,20 @@ class WriteRolledBack(Exception):
 
 
 class LogSegment:
+    __slots__ = ("_bytes_since_index", "_files", "base_offset", "created_ms", "first_batch_timestamp",
+                 "index_interval_bytes", "log_path", "max_timestamp", "next_offset", "offset_index",
+                 "offset_of_max_timestamp", "size", "time_index", "txn_index")
+
     def __init__(self, dir: Path, base_offset: int, *, index_interval_bytes: int, max_index_bytes: int,
                  created_ms: int, open_files: OpenFiles | None = None) -> None:
         self.base_offset = base_offset
         self._files = SHARED if open_files is None else open_files
         self.log_path = dir / offset_file_name(base_offset, LOG_SUFFIX)
-        self.offset_index = OffsetIndex(dir / offset_file_name(base_offset, INDEX_SUFFIX),
-                                        base_offset, max_index_bytes)
-        self.time_index = TimeIndex(dir / offset_file_name(base_offset, TIME_INDEX_SUFFIX),
-                                    base_offset, max_index_bytes)
-        self.txn_index = TransactionIndex(dir / offset_file_name(base_offset, TXN_INDEX_SUFFIX),
-                                          base_offset)
+        # The indexes keep str paths, built without a Path each (per-partition memory).
+        prefix = os.path.join(str(dir), offset_file_name(base_offset, ""))
+        self.offset_index = OffsetIndex(prefix + INDEX_SUFFIX, base_offset, max_index_bytes)
+        self.time_index = TimeIndex(prefix + TIME_INDEX_SUFFIX, base_offset, max_index_bytes)
+        self.txn_index = TransactionIndex(prefix + TXN_INDEX_SUFFIX, base_offset)
         self.index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
         self._reset_stats()

@@ -89,10 +89,20 @@ def parse_end_txn_marker(batch: bytes | bytearray | memoryview) -> EndTxnMarker 
 class TransactionIndex:
     """Entries in memory, mirrored to the file; the file exists only once there is an entry."""
 
-    def __init__(self, path: Path, base_offset: int) -> None:
-        self.path = path
+    __slots__ = ("_path", "base_offset", "entries")
+
+    def __init__(self, path: str | Path, base_offset: int) -> None:
+        self._path = str(path)  # a str: one of these per segment of every partition
         self.base_offset = base_offset
         self.entries: list[AbortedTxn] = []
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path)
+
+    @path.setter
+    def path(self, path: Path) -> None:
+        self._path = str(path)
 
     def load(self) -> bool:
         """Read the file; False (and no entries) when it is torn or insane, so the segment is
@@ -121,7 +131,7 @@ class TransactionIndex:
         if self.entries and entry.last_offset <= self.entries[-1].last_offset:
             raise ValueError(f"aborted transaction ending at {entry.last_offset} does not follow "
                              f"{self.entries[-1].last_offset} in {self.path}")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             write_all(fd, entry.encode())
         finally:
