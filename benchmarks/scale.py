@@ -6,7 +6,8 @@ partition, and is then measured:
 - the time to create the partitions (CreateTopics until every topic exists),
 - the latency of an all-topics Metadata request (median of ``--repeat``),
 - Metadata requests per second from ``--clients`` connections looping for ``--loop-seconds``
-  (each asks for one topic, as clients refreshing a topic do), bounded in time.
+  (each asks for one topic, as clients refreshing a topic do), bounded in time,
+- the time from SIGTERM to exit (our broker makes every partition durable then).
 
 Our broker is run a second time with ``--big`` partitions (fds and RSS at least).
 
@@ -207,9 +208,11 @@ def run_one(name: str, partitions: int, args: argparse.Namespace) -> dict[str, A
         print(f"[scale] {name} log tail:\n{log_text[-3000:]}", file=sys.stderr)
     finally:
         if proc is not None and proc.poll() is None:
+            t0 = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=60)
+                proc.wait(timeout=args.timeout)
+                row["stop_s"] = round(time.monotonic() - t0, 2)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -219,7 +222,7 @@ def run_one(name: str, partitions: int, args: argparse.Namespace) -> dict[str, A
 
 COLUMNS = [("partitions", "partitions"), ("create_s", "create (s)"), ("fds", "fds"),
            ("rss_mib", "RSS (MiB)"), ("all_topics_metadata_ms", "all-topics Metadata (ms)"),
-           ("metadata_loop_req_s", "Metadata loop (req/s)")]
+           ("metadata_loop_req_s", "Metadata loop (req/s)"), ("stop_s", "stop (s)")]
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
