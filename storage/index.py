@@ -104,18 +104,20 @@ class _IndexFile:
 
     # -- the file ------------------------------------------------------------------------------
 
-    def _append(self, entry: tuple[int, int]) -> None:
-        """Write one entry after the others, preallocating the file first (Kafka's index resize)."""
+    def _append(self, entry: tuple[int, int], *, preallocate: bool = True) -> None:
+        """Write one entry after the others, preallocating the file first (Kafka's index resize),
+        unless it is the final entry of a segment being closed, which is trimmed right after."""
         end = (self._entries + 1) * self.entry.size
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             if self._file_size < 0:
                 self._file_size = os.fstat(fd).st_size
-            if self._file_size < end:
+            if self._file_size < end and preallocate:
                 size = max(end, self.max_entries * self.entry.size)
                 truncate_fd(fd, size)
                 self._file_size = size
             pwrite_all(fd, self._encode(entry), self._entries * self.entry.size)
+            self._file_size = max(self._file_size, end)
         finally:
             os.close(fd)
         self._entries += 1
@@ -298,7 +300,7 @@ class TimeIndex(_IndexFile):
         last = self._last
         if last is not None and (timestamp <= last[0] or offset < last[1]):
             return
-        self._append((timestamp, offset))
+        self._append((timestamp, offset), preallocate=not skip_full_check)
 
     def lookup(self, timestamp: int) -> int | None:
         """Offset of the last entry whose timestamp is strictly below ``timestamp``: every record at or
