@@ -76,8 +76,9 @@ def _encoded_topic(v: int, response: Any, topic: Any, empty_size: int) -> bytes:
     ``response`` has no topics and encodes to ``empty_size`` bytes."""
     key = None
     if topic.error_code == 0:
+        # Everything the entry is made of (_topic_entry): add to the key whatever it starts to vary.
         key = (v, topic.name, topic.topic_id, len(topic.partitions), topic.is_internal,
-               topic.partitions[0].leader_id if topic.partitions else None)
+               topic.authorized_operations, topic.partitions[0].leader_id if topic.partitions else None)
         cached = _encoded.get(key)
         if cached is not None:
             return cached
