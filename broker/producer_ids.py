@@ -7,8 +7,9 @@ continues after every id that may have been handed out.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from pykafka_broker.storage.files import atomic_write
 
 BLOCK_SIZE = 1000
 
@@ -30,10 +31,7 @@ class ProducerIdAllocator:
         return pid
 
     def _persist(self, block_end: int) -> None:
-        tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(f"{block_end}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._path)
+        # tmp, fsync, rename, fsync of the directory: without the last, a crash may lose the rename
+        # and hand out the ids of the block again.
+        atomic_write(self._path, f"{block_end}\n".encode())
         self._block_end = block_end

@@ -19,11 +19,12 @@ One :class:`CleaningPass` runs in steps, each bounded by one group of segments, 
    together) as one segment ``<base>.log.cleaned`` (+ indexes, rebuilt), fsync, rename the files to
    ``.swap`` and fsync the directory: the ``.log.swap`` rename is the commit point.
 3. ``install`` (on the loop): rename the old segments' files to ``.deleted``, the ``.swap`` files to
-   their final names, and replace the segments in the PartitionLog. The caller removes the
+   their final names, and replace the segments in the PartitionLog (the new segment's indexes were
+   loaded by step 2, off the loop). The caller removes the
    ``.deleted`` files off the loop.
 
 A crash leaves ``.cleaned`` files (deleted at the next start: nothing was committed) or ``.swap``
-files, which :func:`complete_interrupted_swaps` installs at the next start, as Kafka's LogLoader
+files, which ``files.complete_interrupted_swaps`` installs at the next start, as Kafka's LogLoader
 does: the segments whose base offsets lie in the swap segment's offset range are deleted first.
 """
 
@@ -38,18 +39,25 @@ from typing import TYPE_CHECKING
 from pykafka_broker.protocol.records import read_batch_header
 
 from .cleaner_records import CONTROL_ABORT, BatchFilter, control_type, iter_raw_records, records_section
-from .files import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, BatchScanner, fsync_dir, offset_file_name
-from .files import offset_from_file_name as _offset_of
-from .retention import mark_deleted
+from .files import (
+    CLEANED_SUFFIX,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    SEGMENT_FILE_SUFFIXES,
+    SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    BatchScanner,
+    fsync_dir,
+    offset_file_name,
+    write_synced,
+)
+from .open_files import OpenFiles
 from .segment import MAX_RELATIVE_OFFSET, LogSegment
 
 if TYPE_CHECKING:
     from .log import PartitionLog
 
-CLEANED_SUFFIX = ".cleaned"
-SWAP_SUFFIX = ".swap"
-TXN_INDEX_SUFFIX = ".txnindex"
-SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 _LONG_MAX = 9223372036854775807
 
 
@@ -169,6 +177,7 @@ class CleanedGroup:
     swap_files: list[tuple[Path, Path]]  # (.swap path, final path), the .log last
     bytes_in: int
     bytes_out: int
+    segment: LogSegment  # the new segment, loaded off the loop from the .swap files
 
 
 class CleaningAborted(Exception):
@@ -259,14 +268,8 @@ class CleaningPass:
         cleaned = {s: p.with_name(p.name + CLEANED_SUFFIX) for s, p in final.items()}
         for p in cleaned.values():
             p.unlink(missing_ok=True)
-        writer = LogSegment(self.dir, base, index_interval_bytes=self.config.index_interval_bytes,
-                            max_index_bytes=self.config.segment_index_bytes, created_ms=self.now_ms)
-        writer.log_path = cleaned[LOG_SUFFIX]
-        writer.offset_index.path = cleaned[INDEX_SUFFIX]
-        writer.time_index.path = cleaned[TIME_INDEX_SUFFIX]
-        txn_index = getattr(writer, "txn_index", None)
-        if txn_index is not None:  # never touch the live segment's file; ours is written below
-            txn_index.path = cleaned[TXN_INDEX_SUFFIX]
+        # Never touch the live segment's files: every path of the writer is a .cleaned one.
+        writer = self._segment_at(base, cleaned)
         writer.open_for_append()
         try:
             for v in group:
@@ -278,16 +281,14 @@ class CleaningPass:
                         writer.append(out, header if out is body else read_batch_header(out))
             writer.close(sync=True)
         except BaseException:
-            if writer.fd is not None:
-                os.close(writer.fd)
-                writer.fd = None
+            writer.release()
             for p in cleaned.values():
                 p.unlink(missing_ok=True)
             raise
         txn_entries = b"".join(_read_if_exists(v.path.with_suffix(TXN_INDEX_SUFFIX)) for v in group)
         suffixes = [INDEX_SUFFIX, TIME_INDEX_SUFFIX]
         if txn_entries:  # aborted-transaction entries stay with the data they describe
-            _write_synced(cleaned[TXN_INDEX_SUFFIX], txn_entries)
+            write_synced(cleaned[TXN_INDEX_SUFFIX], txn_entries)
             suffixes.append(TXN_INDEX_SUFFIX)
         swaps = []
         for s in [*suffixes, LOG_SUFFIX]:  # the .log rename last: it commits the swap
@@ -295,7 +296,28 @@ class CleaningPass:
             os.replace(cleaned[s], swap)
             swaps.append((swap, final[s]))
         fsync_dir(self.dir)
-        return CleanedGroup(base, group, swaps, sum(v.size for v in group), writer.size)
+        # Load the new segment (indexes, stats) here, off the loop, from the .swap files; install
+        # then only renames and swaps objects in memory.
+        segment = self._segment_at(base, {s: p.with_name(p.name + SWAP_SUFFIX) for s, p in final.items()})
+        if not segment.load():
+            segment.recover(f"cleaned segment {segment.log_path}")
+        return CleanedGroup(base, group, swaps, sum(v.size for v in group), writer.size, segment)
+
+    def _segment_at(self, base: int, paths: dict[str, Path]) -> LogSegment:
+        # A cache of its own: this runs off the loop and must never evict the loop's descriptors.
+        segment = LogSegment(self.dir, base, index_interval_bytes=self.config.index_interval_bytes,
+                             max_index_bytes=self.config.segment_index_bytes, created_ms=self.now_ms,
+                             open_files=OpenFiles(2))
+        _point_at(segment, paths)
+        return segment
+
+
+def _point_at(segment: LogSegment, paths: dict[str, Path]) -> None:
+    """Give a segment object other file names (the .cleaned or .swap files, or the final ones)."""
+    segment.log_path = paths[LOG_SUFFIX]
+    segment.offset_index.path = paths[INDEX_SUFFIX]
+    segment.time_index.path = paths[TIME_INDEX_SUFFIX]
+    segment.txn_index.path = paths[TXN_INDEX_SUFFIX]
 
 
 def _scan(v: SegmentView):  # type: ignore[no-untyped-def]
@@ -314,15 +336,6 @@ def _read_if_exists(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         return b""
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- step 3, on the loop -------------------------------------------------------------------------
@@ -345,65 +358,14 @@ def discard(cleaned: CleanedGroup) -> None:
 
 
 def install(plog: PartitionLog, cleaned: CleanedGroup) -> list[Path]:
-    """Swap the cleaned segment in for the old ones; returns the ``.deleted`` files to remove."""
-    deleted = [path for v in cleaned.old for path in mark_deleted(v.segment)]
+    """Swap the cleaned segment in for the old ones; returns the ``.deleted`` files to remove.
+    Renames and in-memory changes only: the new segment was loaded by ``clean_group``."""
+    deleted = [path for v in cleaned.old for path in v.segment.mark_deleted()]
     for swap, final in cleaned.swap_files:
         os.replace(swap, final)
-    segment = LogSegment(plog.dir, cleaned.base_offset, index_interval_bytes=plog.config.index_interval_bytes,
-                         max_index_bytes=plog.config.segment_index_bytes, created_ms=plog.active.created_ms)
-    if not segment.load():
-        segment.recover(f"partition {plog.topic}-{plog.partition}")
+    segment = cleaned.segment
+    _point_at(segment, {s: plog.dir / offset_file_name(cleaned.base_offset, s)
+                        for s in SEGMENT_FILE_SUFFIXES})
+    segment.created_ms = plog.active.created_ms
     plog.replace_segments([v.segment for v in cleaned.old], segment)
     return deleted
-
-
-# -- recovery ------------------------------------------------------------------------------------
-
-def complete_interrupted_swaps(dir: Path) -> None:
-    """At log open, before anything else reads the directory: a ``<base>.log.swap`` means a cleaned
-    segment was committed but not fully installed. Delete the segments it replaces (base offsets in
-    its offset range), then give its files their final names (LogLoader's swap-file handling).
-    Index ``.swap`` files without a ``.log.swap`` belong to an uncommitted swap and are deleted."""
-    names = os.listdir(dir)
-    log_swaps = sorted(n for n in names if n.endswith(LOG_SUFFIX + SWAP_SUFFIX))
-    for name in log_swaps:
-        base = _offset_of(name)
-        if base is None:
-            continue
-        swap_path = dir / name
-        end = _next_offset_of(swap_path, base)
-        for other in os.listdir(dir):
-            off = _offset_of(other)
-            if off is None or not base <= off < end or not other.endswith(SEGMENT_FILE_SUFFIXES):
-                continue
-            if (off == base and other.endswith(TXN_INDEX_SUFFIX)
-                    and not (dir / (other + SWAP_SUFFIX)).exists()):
-                continue  # already the swapped-in segment's own
-            if off == base and other.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
-                (dir / other).unlink(missing_ok=True)  # whichever segment's, rebuilt from the log
-                continue
-            (dir / other).unlink(missing_ok=True)
-        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-            (dir / (offset_file_name(base, suffix) + SWAP_SUFFIX)).unlink(missing_ok=True)
-        txn_swap = dir / (offset_file_name(base, TXN_INDEX_SUFFIX) + SWAP_SUFFIX)
-        if txn_swap.exists():
-            os.replace(txn_swap, dir / offset_file_name(base, TXN_INDEX_SUFFIX))
-        os.replace(swap_path, dir / offset_file_name(base, LOG_SUFFIX))
-    for name in os.listdir(dir):
-        if name.endswith(SWAP_SUFFIX):
-            (dir / name).unlink(missing_ok=True)
-    if log_swaps:
-        fsync_dir(dir)
-
-
-def _next_offset_of(path: Path, base: int) -> int:
-    """One past the last offset in a segment file (its base when empty)."""
-    end = base + 1
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for _pos, header, _body in BatchScanner(fd, 0, os.fstat(fd).st_size):
-            end = max(end, header.next_offset)
-    finally:
-        os.close(fd)
-    return end
-

@@ -1,5 +1,7 @@
-"""File helpers shared by the storage layer: Kafka's file names, atomic metadata writes, full writes,
-and a buffered scanner that walks the record-batch headers of a segment file with ``os.pread``.
+"""File helpers shared by the storage layer: Kafka's file names and suffixes, the file lifecycle
+(``.deleted``, ``.cleaned``, ``.swap``: Kafka's LogFileUtils and LogLoader's swap handling), atomic
+metadata writes, full writes, and a buffered scanner that walks the record-batch headers of a segment
+file with ``os.pread``. Log, cleaner and retention all use this module and none of each other's files.
 
 Every call that changes a file's bytes or forces them to disk (write, pwrite, ftruncate, fsync) goes
 through ``FileIO``, one object held in this module, so fault-injection tests can swap in a layer that
@@ -8,6 +10,7 @@ fails with ENOSPC, EIO or short writes (``use_io``) without patching ``os`` for 
 
 from __future__ import annotations
 
+import ctypes
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,10 +21,16 @@ from pykafka_broker.protocol.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, Bat
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"
 SNAPSHOT_SUFFIX = ".snapshot"
 TMP_SUFFIX = ".tmp"
+DELETED_SUFFIX = ".deleted"  # renamed out of the log, removed after file.delete.delay.ms
+CLEANED_SUFFIX = ".cleaned"  # a cleaner output not yet committed
+SWAP_SUFFIX = ".swap"  # a committed cleaner output not yet installed
+# The files of one segment; the .log first.
+SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 # Left behind by a crash in the middle of a delete or a compaction (Kafka's LogFileUtils suffixes).
-STRAY_SUFFIXES = (".deleted", ".cleaned", TMP_SUFFIX)
+STRAY_SUFFIXES = (DELETED_SUFFIX, CLEANED_SUFFIX, TMP_SUFFIX)
 
 SCAN_CHUNK = 1 << 20
 
@@ -54,6 +63,22 @@ class FileIO:
     def fsync(self, fd: int) -> None:
         os.fsync(fd)
 
+    def syncfs(self, fd: int) -> None:
+        """Flush every file of the filesystem holding ``fd`` (syncfs(2); it reports writeback
+        errors since Linux 5.8). Without syncfs in libc, sync(2), which reports nothing."""
+        if _syncfs is None:
+            os.sync()
+            return
+        if _syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+
+try:
+    _syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    _syncfs.argtypes = (ctypes.c_int,)
+except (AttributeError, OSError):  # not Linux/glibc
+    _syncfs = None
 
 _io = FileIO()
 
@@ -85,6 +110,16 @@ def pwrite_all(fd: int, data: bytes, offset: int) -> None:
         offset += written
 
 
+def syncfs_path(path: Path) -> None:
+    """One syncfs of the filesystem holding ``path``: at shutdown, instead of an fsync per file of
+    every partition (tens of thousands), which would make the stop time grow with the partitions."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _io.syncfs(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -108,6 +143,24 @@ def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     os.replace(tmp, path)
     if sync:
         fsync_dir(path.parent)
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Create or replace ``path`` with ``data`` and fsync it (the directory is the caller's)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, data)
+        _io.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def truncate_path(path: Path, length: int) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        _io.ftruncate(fd, length)
+    finally:
+        os.close(fd)
 
 
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -179,3 +232,77 @@ class BatchScanner:
                 body = memoryview(buf)[off : off + header.size]
             yield pos, header, body
             self.position = pos + header.size
+
+
+# -- file lifecycle ------------------------------------------------------------------------------
+
+def segment_paths(log_path: Path) -> list[Path]:
+    """Every file a segment may have, from the path of its ``.log``."""
+    return [log_path.with_suffix(suffix) for suffix in SEGMENT_FILE_SUFFIXES]
+
+
+def rename_to_deleted(paths: Iterable[Path]) -> list[Path]:
+    """Rename each existing path to ``<name>.deleted`` (Kafka deletes asynchronously after
+    file.delete.delay.ms); the new paths. Missing files are skipped."""
+    renamed = []
+    for path in paths:
+        target = path.with_name(path.name + DELETED_SUFFIX)
+        try:
+            os.replace(path, target)
+        except FileNotFoundError:
+            continue
+        renamed.append(target)
+    return renamed
+
+
+def remove_files(paths: Iterable[Path]) -> None:
+    """Blocking removal of renamed files (run it off the event loop)."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def complete_interrupted_swaps(dir: Path) -> None:
+    """At log open, before anything else reads the directory: a ``<base>.log.swap`` means a cleaned
+    segment was committed but not fully installed. Delete the segments it replaces (base offsets in
+    its offset range), then give its files their final names (LogLoader's swap-file handling).
+    Index ``.swap`` files without a ``.log.swap`` belong to an uncommitted swap and are deleted."""
+    names = os.listdir(dir)
+    log_swaps = sorted(n for n in names if n.endswith(LOG_SUFFIX + SWAP_SUFFIX))
+    for name in log_swaps:
+        base = offset_from_file_name(name)
+        if base is None:
+            continue
+        swap_path = dir / name
+        end = _next_offset_of(swap_path, base)
+        for other in os.listdir(dir):
+            off = offset_from_file_name(other)
+            if off is None or not base <= off < end or not other.endswith(SEGMENT_FILE_SUFFIXES):
+                continue
+            if (off == base and other.endswith(TXN_INDEX_SUFFIX)
+                    and not (dir / (other + SWAP_SUFFIX)).exists()):
+                continue  # already the swapped-in segment's own
+            # Everything else in the range goes; the base's own indexes are rebuilt from the log.
+            (dir / other).unlink(missing_ok=True)
+        for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            (dir / (offset_file_name(base, suffix) + SWAP_SUFFIX)).unlink(missing_ok=True)
+        txn_swap = dir / (offset_file_name(base, TXN_INDEX_SUFFIX) + SWAP_SUFFIX)
+        if txn_swap.exists():
+            os.replace(txn_swap, dir / offset_file_name(base, TXN_INDEX_SUFFIX))
+        os.replace(swap_path, dir / offset_file_name(base, LOG_SUFFIX))
+    for name in os.listdir(dir):
+        if name.endswith(SWAP_SUFFIX):
+            (dir / name).unlink(missing_ok=True)
+    if log_swaps:
+        fsync_dir(dir)
+
+
+def _next_offset_of(path: Path, base: int) -> int:
+    """One past the last offset in a segment file (its base when empty)."""
+    end = base + 1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for _pos, header, _body in BatchScanner(fd, 0, os.fstat(fd).st_size):
+            end = max(end, header.next_offset)
+    finally:
+        os.close(fd)
+    return end

@@ -31,6 +31,7 @@ from pykafka_broker.protocol.records import (
 )
 
 from .files import fsync_path
+from .log_flush import LogFlushing
 from .log_loader import index_completed, load_log
 from .log_types import AppendResult, FlushTicket, LogConfig, ReadResult
 from .producer_state import ProducerStateManager
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AppendResult", "FlushTicket", "LogConfig", "PartitionLog", "ReadResult"]
 
-class PartitionLog:
+class PartitionLog(LogFlushing):
     def __init__(self, dir: Path, topic: str, partition: int, config: LogConfig, now_ms: int) -> None:
         self.dir = dir
         self.topic = topic
@@ -293,110 +294,35 @@ class PartitionLog:
     def size_bytes(self) -> int:
         return sum(segment.size for segment in self.segments)
 
-    # -- flushing ------------------------------------------------------------------------------
-
-    def needs_flush(self, now_ms: int) -> bool:
-        """flush.messages / flush.ms reached with unflushed data."""
-        if self.offline is not None or (not self._unflushed_messages and not self._pending_sync):
-            return False
-        return (self._unflushed_messages >= self.config.flush_interval_messages
-                or now_ms - self._last_flush_ms >= self.config.flush_interval_ms)
-
-    @property
-    def has_unsynced_rolls(self) -> bool:
-        """Segments rolled since the last flush wait for their asynchronous fsync."""
-        return bool(self._pending_sync) and self.offline is None
-
-    def begin_flush(self, now_ms: int | None = None, *, rolled_only: bool = False) -> FlushTicket:
-        """On the loop: collect the fds to fsync up to the current log end (the active segment, and
-        the files of segments rolled since the last flush, opened now so idle logs hold no extra
-        fds). fsync them (off the loop), then call ``complete_flush(ticket)`` on the loop, or
-        ``fail_flush(ticket, exc)`` when an fsync failed.
-
-        ``rolled_only`` is the flush Kafka schedules on every roll (flushUptoOffsetExclusive of the
-        new segment's base): only the rolled segments' files, the producer snapshot and the
-        directory are synced, and the recovery point may advance to the active segment's base."""
-        if self.offline is not None:
-            return FlushTicket(self.recovery_point, (), ())
-        active = self.active
-        paths = list(dict.fromkeys(self._pending_sync))
-        self._pending_sync = []
-        if self._dirs_unsynced:  # a new partition: its directory entry (and its files' entries)
-            paths += [self.dir, self.dir.parent]
-            self._dirs_unsynced = False
-        if rolled_only:
-            offset = active.base_offset
-            active_fds: tuple[int, ...] = ()
-        else:
-            active.persist_indexes(final_time_entry=True)
-            paths += active.index_paths
-            offset = self.log_end_offset
-            active_fds = (active.fd,) if active.fd is not None else ()
-            self._unflushed_messages = 0
-            self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
-        opened = []
-        for path in dict.fromkeys(paths):
-            try:
-                opened.append(os.open(path, os.O_RDONLY))
-            except FileNotFoundError:  # deleted by retention or compaction meanwhile
-                pass
-        return FlushTicket(offset, active_fds + tuple(opened), tuple(opened))
-
-    def complete_flush(self, ticket: FlushTicket) -> None:
-        """After every fd of ``ticket`` was fsynced: advance the recovery point, release the fds."""
-        for fd in ticket.opened_fds:
-            os.close(fd)
-        if self.offline is None:
-            self.recovery_point = max(self.recovery_point, ticket.offset)
-
-    def fail_flush(self, ticket: FlushTicket, exc: OSError) -> None:
-        """An fsync of ``ticket`` failed: the log goes offline, its recovery point stays.
-
-        No retry. After a failed fsync Linux may already have dropped the dirty pages (marked
-        clean, or the error reported once and cleared: the 2018 "fsyncgate" findings, which is
-        why PostgreSQL panics on fsync failure and Kafka takes the log dir offline), so a second
-        fsync that "succeeds" proves nothing about the data. Requests waiting for this flush are
-        answered with an error, never acknowledged; the next start rescans the log from its
-        recovery point, which never passed the unsynced data."""
-        for fd in ticket.opened_fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.mark_offline(f"fsync failed: {exc}")
-
-    def flush(self, now_ms: int | None = None) -> None:
-        """Synchronous flush, for shutdown, tests and offline tools. KafkaError KAFKA_STORAGE_ERROR
-        (the log offline) when an fsync fails."""
-        self.check_online()
-        ticket = self.begin_flush(now_ms)
-        try:
-            ticket.sync()
-        except OSError as exc:
-            self.fail_flush(ticket, exc)
-            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {exc}") from exc
-        self.complete_flush(ticket)
-
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def close(self) -> None:
-        """Snapshot producer state, fsync everything and release the file descriptors."""
+    def close(self, *, sync: bool = True) -> None:
+        """Snapshot producer state, fsync everything and release the file descriptors.
+        ``sync=False`` (LogManager.close) writes everything but fsyncs nothing: the caller syncs
+        the whole filesystem once, then calls ``closed_synced`` to advance the recovery point."""
         if self._closed:
             return
         self._closed = True
         if self.offline is not None:
             return  # nothing more is written; the data dir is not marked clean (LogManager.close)
         try:
-            self.producer_state.take_snapshot(self.log_end_offset)
-            for path in self._pending_sync:
-                fsync_path(path)
-            self._pending_sync = []
-            self.active.close(sync=True)
+            self.producer_state.take_snapshot(self.log_end_offset, sync=sync)
+            if sync:
+                for path in self._pending_sync:
+                    fsync_path(path)
+            self.active.close(sync=sync)
         except OSError as exc:
             self._storage_error(exc, "close of")  # offline: recovery point kept, next start rescans
             return
-        self.recovery_point = self.log_end_offset
-        self._unflushed_messages = 0
+        if sync:
+            self.closed_synced()
+
+    def closed_synced(self) -> None:
+        """Everything of the closed log is on disk: its recovery point is its end."""
+        if self.offline is None:
+            self._pending_sync = []
+            self.recovery_point = self.log_end_offset
+            self._unflushed_messages = 0
 
     def delete(self, *, remove_files: bool = True) -> Path:
         """Remove the partition: rename the directory to ``<dir>.<uuid>-delete`` first (as Kafka
@@ -404,9 +330,7 @@ class PartitionLog:
         loop; a leftover is removed at the next start). Returns the renamed directory."""
         self._closed = True
         for segment in self.segments:
-            if segment.fd is not None:
-                os.close(segment.fd)
-                segment.fd = None
+            segment.release()
         doomed = self.dir.with_name(f"{self.dir.name}.{uuid.uuid4().hex}-delete")
         os.replace(self.dir, doomed)
         if remove_files:

@@ -15,11 +15,19 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cleaner import complete_interrupted_swaps
-from .files import LOG_SUFFIX, STRAY_SUFFIXES, fsync_path, offset_from_file_name
+from .files import (
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    STRAY_SUFFIXES,
+    TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
+    complete_interrupted_swaps,
+    fsync_path,
+    offset_from_file_name,
+)
 from .producer_state import CompletedTxn
 from .segment import LogSegment
-from .txn_index import TXN_INDEX_SUFFIX, parse_end_txn_marker
+from .txn_index import parse_end_txn_marker
 
 if TYPE_CHECKING:
     from .log import PartitionLog
@@ -94,7 +102,7 @@ def clean_directory(dir: Path) -> list[int]:
     for name in names:
         offset = offset_from_file_name(name)
         stray = name.endswith(STRAY_SUFFIXES)
-        orphan = name.endswith((".index", ".timeindex", TXN_INDEX_SUFFIX)) and offset not in bases
+        orphan = name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)) and offset not in bases
         if stray or orphan:
             (dir / name).unlink(missing_ok=True)
     return sorted(b for b in bases if b is not None)

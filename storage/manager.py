@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import atomic_write
+from .files import atomic_write, syncfs_path
 from .log import LogConfig, PartitionLog
 
 log = logging.getLogger(__name__)
@@ -392,8 +392,18 @@ class LogManager:
     def close(self) -> None:
         """Close every log and checkpoint. The clean-shutdown marker is written only when no log
         went offline, so the next start rescans those from their recovery points."""
+        # Write every log out, then one syncfs for them all (Kafka fsyncs each log at shutdown;
+        # per file that is ~4 fsyncs a partition, minutes at tens of thousands of partitions).
         for partition_log in self.logs.values():
-            partition_log.close()
+            partition_log.close(sync=False)
+        try:
+            syncfs_path(self.data_dir)
+        except OSError as exc:  # recovery points stay: the next start rescans what was unflushed
+            log.error("syncing %s failed at shutdown, not marking it cleanly shut down: %s",
+                      self.data_dir, exc)
+            return
+        for partition_log in self.logs.values():
+            partition_log.closed_synced()
         try:
             self.checkpoint()
         except OSError as exc:  # a full or failing disk: the next start rescans from the old ones

@@ -25,21 +25,17 @@ removes (PartitionLog._clean_directory).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .files import LOG_SUFFIX
+from .files import rename_to_deleted
 from .segment import NO_TIMESTAMP, LogSegment
 
 if TYPE_CHECKING:
     from .log import PartitionLog
 
-DELETED_SUFFIX = ".deleted"
-# Every file that belongs to a segment (Kafka's LogFileUtils suffixes).
-SEGMENT_SUFFIXES = (LOG_SUFFIX, ".index", ".timeindex", ".txnindex")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,40 +148,13 @@ def delete_old_segments(plog: PartitionLog, config: RetentionConfig, now_ms: int
     if plan.count == 0:
         return DeletionResult(0, [])
     removed = plog.remove_oldest_segments(plan.count, now_ms)
-    renamed = [path for segment in removed for path in mark_deleted(segment)]
+    renamed = [path for segment in removed for path in segment.mark_deleted()]
     renamed += _mark_snapshots_deleted(plog, plog.segments[0].base_offset)
     return DeletionResult(len(removed), renamed, plan.reasons)
-
-
-def mark_deleted(segment: LogSegment) -> list[Path]:
-    """Close the segment's file and rename each of its files to ``<name>.deleted``."""
-    if segment.fd is not None:
-        os.close(segment.fd)
-        segment.fd = None
-    return _rename_to_deleted(segment.log_path.with_suffix(suffix) for suffix in SEGMENT_SUFFIXES)
 
 
 def _mark_snapshots_deleted(plog: PartitionLog, below: int) -> list[Path]:
     """Producer-state snapshots of deleted segments (UnifiedLog.deleteProducerSnapshots)."""
     state = plog.producer_state
-    return _rename_to_deleted(state.snapshot_path(o) for o in state.snapshot_offsets() if o < below)
-
-
-def _rename_to_deleted(paths: Iterable[Path]) -> list[Path]:
-    """Rename each existing path to ``<name>.deleted``; the new paths."""
-    renamed = []
-    for path in paths:
-        target = path.with_name(path.name + DELETED_SUFFIX)
-        try:
-            os.replace(path, target)
-        except FileNotFoundError:
-            continue
-        renamed.append(target)
-    return renamed
-
-
-def remove_files(paths: Sequence[Path]) -> None:
-    """Blocking removal of renamed files (run in an executor)."""
-    for path in paths:
-        path.unlink(missing_ok=True)
+    return rename_to_deleted(state.snapshot_path(o) for o in state.snapshot_offsets() if o < below)
 

@@ -1,8 +1,9 @@
 """One log segment: a ``.log`` file of concatenated batches plus its ``.index``, ``.timeindex`` and
 ``.txnindex`` (the shape of Kafka's LogSegment.java).
 
-Only the active segment keeps a file descriptor open; reads of older segments open, pread and close,
-so many partitions do not mean many open files.
+No segment keeps a file descriptor of its own: the active segment appends through a bounded,
+broker-wide cache of descriptors (storage/open_files.py), and reads open, pread and close unless
+that cache holds the file open, so many partitions do not mean many open files.
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ from .files import (
     INDEX_SUFFIX,
     LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
     BatchScanner,
     fsync_fd,
     fsync_path,
     offset_file_name,
+    rename_to_deleted,
+    segment_paths,
     truncate_fd,
+    truncate_path,
     write_all,
 )
 from .index import OffsetIndex, TimeIndex
-from .txn_index import TXN_INDEX_SUFFIX, TransactionIndex
+from .open_files import SHARED, OpenFiles
+from .txn_index import TransactionIndex
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +60,22 @@ class WriteRolledBack(Exception):
 
 
 class LogSegment:
+    __slots__ = ("_bytes_since_index", "_files", "base_offset", "created_ms", "first_batch_timestamp",
+                 "index_interval_bytes", "log_path", "max_timestamp", "next_offset", "offset_index",
+                 "offset_of_max_timestamp", "size", "time_index", "txn_index")
+
     def __init__(self, dir: Path, base_offset: int, *, index_interval_bytes: int, max_index_bytes: int,
-                 created_ms: int) -> None:
+                 created_ms: int, open_files: OpenFiles | None = None) -> None:
         self.base_offset = base_offset
+        self._files = SHARED if open_files is None else open_files
         self.log_path = dir / offset_file_name(base_offset, LOG_SUFFIX)
-        self.offset_index = OffsetIndex(dir / offset_file_name(base_offset, INDEX_SUFFIX),
-                                        base_offset, max_index_bytes)
-        self.time_index = TimeIndex(dir / offset_file_name(base_offset, TIME_INDEX_SUFFIX),
-                                    base_offset, max_index_bytes)
-        self.txn_index = TransactionIndex(dir / offset_file_name(base_offset, TXN_INDEX_SUFFIX),
-                                          base_offset)
+        # The indexes keep str paths, built without a Path each (per-partition memory).
+        prefix = os.path.join(str(dir), offset_file_name(base_offset, ""))
+        self.offset_index = OffsetIndex(prefix + INDEX_SUFFIX, base_offset, max_index_bytes)
+        self.time_index = TimeIndex(prefix + TIME_INDEX_SUFFIX, base_offset, max_index_bytes)
+        self.txn_index = TransactionIndex(prefix + TXN_INDEX_SUFFIX, base_offset)
         self.index_interval_bytes = index_interval_bytes
         self.created_ms = created_ms
-        self.fd: int | None = None
         self._reset_stats()
 
     def _reset_stats(self) -> None:
@@ -85,51 +94,80 @@ class LogSegment:
 
     # -- files -----------------------------------------------------------------------------------
 
+    @property
+    def fd(self) -> int | None:
+        """The append descriptor when the cache holds one open (never opens one)."""
+        return self._files.get(self)
+
     def open_for_append(self) -> None:
-        if self.fd is None:
-            self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        """Make sure the ``.log`` file exists; the descriptor is opened by the first append."""
+        if self._files.get(self) is None and not self.log_path.exists():
+            os.close(os.open(self.log_path, os.O_WRONLY | os.O_CREAT, 0o644))
+
+    def _close_fd(self) -> None:
+        fd = self._files.release(self)
+        if fd is not None:
+            os.close(fd)
 
     def _read_fd(self) -> tuple[int, bool]:
         """(fd, owned): the active fd, or a fresh one the caller must close."""
-        if self.fd is not None:
-            return self.fd, False
+        fd = self._files.get(self)
+        if fd is not None:
+            return fd, False
         return os.open(self.log_path, os.O_RDONLY), True
 
-    def persist_indexes(self, *, final_time_entry: bool) -> None:
-        """Write index entries to their files. ``final_time_entry`` adds the segment's max timestamp,
-        as Kafka does when a segment becomes inactive or is closed, so it survives a restart."""
+    def persist_indexes(self, *, final_time_entry: bool, trim: bool = True) -> None:
+        """Make the index files final: ``final_time_entry`` adds the segment's max timestamp, as
+        Kafka does when a segment becomes inactive or is closed, so it survives a restart; ``trim``
+        cuts the preallocated files to their entries (roll, close). Without it the files are only
+        created if missing (a flush of the active segment: every entry is already written)."""
         if final_time_entry and self.size:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp,
                                          skip_full_check=True)
-        self.offset_index.persist()
-        self.time_index.persist()
+        for index in (self.offset_index, self.time_index):
+            if trim:
+                index.persist()
+            else:
+                index.ensure_file()
+
+    def _drop_maps(self) -> None:
+        self.offset_index.drop_map()
+        self.time_index.drop_map()
 
     def close(self, *, sync: bool = True) -> None:
         self.persist_indexes(final_time_entry=True)
-        if self.fd is not None:
+        self._drop_maps()  # a closed segment's indexes are mapped again on their next lookup
+        fd = self._files.release(self)
+        if fd is not None:
             try:
                 if sync:
-                    fsync_fd(self.fd)
+                    fsync_fd(fd)
             finally:
-                os.close(self.fd)
-            self.fd = None
+                os.close(fd)
         if sync:
+            if fd is None:
+                fsync_path(self.log_path)
             for path in self.index_paths:
                 fsync_path(path)
 
     def release(self) -> None:
         """Close the fd without writing or syncing anything (the log went offline)."""
-        if self.fd is not None:
+        self._drop_maps()
+        fd = self._files.release(self)
+        if fd is not None:
             try:
-                os.close(self.fd)
+                os.close(fd)
             except OSError:
                 pass
-            self.fd = None
+
+    def mark_deleted(self) -> list[Path]:
+        """Close the segment's file and rename each of its files to ``<name>.deleted``."""
+        self.release()
+        return rename_to_deleted(segment_paths(self.log_path))
 
     def delete(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        self._close_fd()
+        self._drop_maps()
         for path in (self.log_path, *self.index_paths):
             path.unlink(missing_ok=True)
 
@@ -163,12 +201,12 @@ class LogSegment:
         the file) the file is truncated back to ``size`` and WriteRolledBack is raised. If that
         truncate fails too, its OSError propagates: the caller must stop appending to this log
         (Kafka takes the whole log dir offline on any IOException, LogDirFailureChannel)."""
-        assert self.fd is not None, "append to an inactive segment"
+        fd = self._files.acquire(self, self.log_path)
         position = self.size
         try:
-            write_all(self.fd, batch)
+            write_all(fd, batch)
         except OSError as exc:
-            truncate_fd(self.fd, position)  # an OSError here leaves unknown bytes: log goes offline
+            truncate_fd(fd, position)  # an OSError here leaves unknown bytes: log goes offline
             raise WriteRolledBack(self.log_path, exc) from exc
         self._track(position, header)
 
@@ -253,7 +291,7 @@ class LogSegment:
         if dropped:
             log.warning("%s: truncating %s at byte %d, dropping %d bytes of torn or corrupt data",
                         describe, self.log_path, valid_end, dropped)
-            os.truncate(self.log_path, valid_end)
+            truncate_path(self.log_path, valid_end)
         self.persist_indexes(final_time_entry=True)
         return dropped
 

@@ -25,11 +25,10 @@ from typing import NamedTuple
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import NO_SEQUENCE, build_batch, decode_records, iter_batches
 
-from .files import write_all
+from .files import truncate_path, write_all
 
 log = logging.getLogger(__name__)
 
-TXN_INDEX_SUFFIX = ".txnindex"
 ABORTED_TXN_VERSION = 0
 _ENTRY = struct.Struct(">hqqqq")
 ENTRY_SIZE = _ENTRY.size  # 34
@@ -90,10 +89,20 @@ def parse_end_txn_marker(batch: bytes | bytearray | memoryview) -> EndTxnMarker 
 class TransactionIndex:
     """Entries in memory, mirrored to the file; the file exists only once there is an entry."""
 
-    def __init__(self, path: Path, base_offset: int) -> None:
-        self.path = path
+    __slots__ = ("_path", "base_offset", "entries")
+
+    def __init__(self, path: str | Path, base_offset: int) -> None:
+        self._path = str(path)  # a str: one of these per segment of every partition
         self.base_offset = base_offset
         self.entries: list[AbortedTxn] = []
+
+    @property
+    def path(self) -> Path:
+        return Path(self._path)
+
+    @path.setter
+    def path(self, path: Path) -> None:
+        self._path = str(path)
 
     def load(self) -> bool:
         """Read the file; False (and no entries) when it is torn or insane, so the segment is
@@ -122,7 +131,7 @@ class TransactionIndex:
         if self.entries and entry.last_offset <= self.entries[-1].last_offset:
             raise ValueError(f"aborted transaction ending at {entry.last_offset} does not follow "
                              f"{self.entries[-1].last_offset} in {self.path}")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             write_all(fd, entry.encode())
         finally:
@@ -141,7 +150,7 @@ class TransactionIndex:
             return
         self.entries = keep
         if keep:
-            os.truncate(self.path, len(keep) * ENTRY_SIZE)
+            truncate_path(self.path, len(keep) * ENTRY_SIZE)
         else:
             self.path.unlink(missing_ok=True)
 

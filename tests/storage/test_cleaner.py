@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,9 @@ from pykafka_broker.storage.cleaner import (
     still_installable,
 )
 from pykafka_broker.storage.cleaner_records import DELETE_HORIZON_FLAG
+from pykafka_broker.storage.files import remove_files
 from pykafka_broker.storage.log import LogConfig, PartitionLog
-from pykafka_broker.storage.retention import remove_files
+from pykafka_broker.storage.segment import LogSegment
 
 SEGMENT = 400  # bytes: a few batches per segment
 DAY = 86_400_000
@@ -60,8 +63,21 @@ def clean(plog: PartitionLog, cfg: CleanerConfig | None = None, *, now: int = NO
     for i in range(len(cleaning.groups)):
         cleaned = cleaning.clean_group(i)
         assert still_installable(plog, cleaned)
-        remove_files(install(plog, cleaned))
+        with no_segment_loading():  # install runs on the event loop: renames and memory only
+            remove_files(install(plog, cleaned))
     return cleaning
+
+
+@contextmanager
+def no_segment_loading() -> Iterator[None]:
+    def refuse(*_args: object, **_kw: object) -> bool:
+        raise AssertionError("segment files read during install (on the event loop)")
+    saved = LogSegment.load, LogSegment.recover
+    LogSegment.load = LogSegment.recover = refuse  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        LogSegment.load, LogSegment.recover = saved  # type: ignore[method-assign]
 
 
 def batches(plog: PartitionLog):  # type: ignore[no-untyped-def]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 import struct
+import tracemalloc
 from pathlib import Path
 
 from pykafka_broker.storage.index import OffsetIndex, TimeIndex
+from pykafka_broker.storage.open_files import MAPS
 
 
 def test_offset_index_lookup_and_file_format(tmp_path: Path) -> None:
@@ -61,3 +64,60 @@ def test_time_index(tmp_path: Path) -> None:
     again = TimeIndex(path, 10, 1 << 20)
     assert again.load(last_offset_bound=20)
     assert not TimeIndex(path, 10, 1 << 20).load(last_offset_bound=19)
+
+
+def test_entries_live_in_the_file_not_in_python_memory(tmp_path: Path) -> None:
+    idx = OffsetIndex(tmp_path / "x.index", 0, 1 << 20)
+    idx.append(1, 10)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2, 20_002):
+            idx.append(i, i * 10)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 16_000, grown  # an int array held ~32 B an entry: 640,000 B here
+    assert idx.lookup(15_005) == (15_005, 150_050)
+    assert os.path.getsize(tmp_path / "x.index") == 1 << 20  # preallocated, as Kafka does
+    idx.persist()
+    assert os.path.getsize(tmp_path / "x.index") == 20_001 * 8  # trimmed at roll and close
+
+
+def test_preallocated_file_left_by_a_crash_is_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "x.index"
+    idx = OffsetIndex(path, 100, 4096)
+    for i in range(1, 11):
+        idx.append(100 + i, i * 50)
+    assert os.path.getsize(path) == 4096  # no trim: the process died
+    again = OffsetIndex(path, 100, 4096)
+    assert again.load(log_size=10_000)
+    assert len(again) == 10 and again.last_entry == (110, 500)
+    assert again.lookup(105) == (105, 250)
+    again.append(111, 600)  # appends continue after the last real entry
+    assert OffsetIndex(path, 100, 4096).load(log_size=10_000)
+    with open(path, "r+b") as f:  # an insane entry: the segment rebuilds the index
+        f.seek(3 * 8)
+        f.write(struct.pack(">ii", 1, 5))
+    assert not OffsetIndex(path, 100, 4096).load(log_size=10_000)
+
+
+def test_maps_are_bounded_and_hold_no_descriptor(tmp_path: Path) -> None:
+    saved = MAPS.max_maps
+    MAPS.max_maps = 3
+    fds = len(os.listdir("/proc/self/fd"))
+    try:
+        indexes = []
+        for n in range(10):
+            idx = TimeIndex(tmp_path / f"{n}.timeindex", 0, 1 << 16)
+            idx.maybe_append(1000, 1)
+            idx.maybe_append(2000, 2)
+            idx.persist()
+            indexes.append(idx)
+        for idx in indexes * 2:
+            assert idx.lookup(1500) == 1
+            assert len(MAPS) <= 3
+        assert len(os.listdir("/proc/self/fd")) == fds
+        assert sum(1 for idx in indexes if idx._map is not None) <= 3
+    finally:
+        MAPS.max_maps = saved

@@ -72,3 +72,55 @@ def test_topics_and_checkpoint_snapshots_written_off_the_loop_never_go_backwards
     assert read_offset_checkpoint(tmp_path / RECOVERY_POINT_CHECKPOINT)[("a", 0)] == 7
     plog.recovery_point = 0
     manager.close()
+
+
+class SyncfsIO(CountingIO):
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.syncfs_calls = 0
+        self.fail = fail
+
+    def syncfs(self, fd: int) -> None:
+        self.syncfs_calls += 1
+        if self.fail:
+            raise OSError(5, "Input/output error")
+        super().syncfs(fd)
+
+
+def _filled(tmp_path: Path, partitions: int) -> LogManager:
+    from storage_helpers import append, make_batch
+    manager = LogManager(tmp_path, now_ms=NOW)
+    manager.load({})
+    manager.create_topic("t", partitions, {})
+    for p in range(partitions):
+        append(manager.get_log("t", p), make_batch(2))
+    return manager
+
+
+def test_shutdown_syncs_the_filesystem_once_not_every_file(tmp_path: Path) -> None:
+    manager = _filled(tmp_path, 30)
+    io = SyncfsIO()
+    with use_io(io):
+        manager.close()
+    assert io.syncfs_calls == 1
+    # Only the checkpoint files and the clean-shutdown marker (each with its directory).
+    assert len(io.fsynced) <= 8 and not any("/t-" in p for p in io.fsynced), io.fsynced
+    points = read_offset_checkpoint(tmp_path / RECOVERY_POINT_CHECKPOINT)
+    assert points == {("t", p): 2 for p in range(30)}
+    again = LogManager(tmp_path, now_ms=NOW)
+    again.load({})
+    assert all(again.get_log("t", p).log_end_offset == 2 for p in range(30))
+    again.close()
+
+
+def test_failed_shutdown_sync_leaves_the_dir_unclean(tmp_path: Path) -> None:
+    manager = _filled(tmp_path, 3)
+    with use_io(SyncfsIO(fail=True)):
+        manager.close()
+    assert not (tmp_path / ".kafka_cleanshutdown").exists()
+    points = read_offset_checkpoint(tmp_path / RECOVERY_POINT_CHECKPOINT)
+    assert all(v == 0 for v in points.values())  # never advanced past unsynced data
+    again = LogManager(tmp_path, now_ms=NOW)
+    again.load({})  # rescans from the recovery points
+    assert all(again.get_log("t", p).log_end_offset == 2 for p in range(3))
+    again.close()

@@ -91,7 +91,7 @@ def test_state_survives_reopen(tmp_path: Path, clean: bool) -> None:
         plog.close()
         rp: int | None = plog.log_end_offset
     else:
-        os.close(plog.active.fd)  # kill -9
+        plog.active.release()  # kill -9
         rp = None
     snapshots = sorted(n for n in os.listdir(path) if n.endswith(".snapshot"))
     assert len(snapshots) == 2

@@ -20,7 +20,7 @@ def build(path: Path, batches: int, config: LogConfig | None = None, crash: bool
         append(plog, make_batch(3, ts=NOW + i, value=b"x" * 100))
     if crash:  # simulate kill -9: the OS has the data, nothing else happens
         plog.active.persist_indexes(final_time_entry=False)
-        os.close(plog.active.fd)
+        plog.active.release()
     else:
         plog.close()
     return plog

@@ -8,6 +8,7 @@ import pytest
 
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import build_batch, read_batch_header
+from pykafka_broker.storage.files import remove_files
 from pykafka_broker.storage.log import LogConfig, PartitionLog
 from pykafka_broker.storage.manager import LogManager
 from pykafka_broker.storage.retention import (
@@ -15,7 +16,6 @@ from pykafka_broker.storage.retention import (
     SegmentStats,
     delete_old_segments,
     plan_deletion,
-    remove_files,
 )
 
 NOW = 1_700_000_000_000
