@@ -17,7 +17,6 @@ _TIERED = "there is no tiered storage"
 _ONE_REPLICA = ("every partition has exactly one replica, this node, so the in-sync replica set is always "
                 "complete; acks=all does not fail with NOT_ENOUGH_REPLICAS when this is above 1 as it would "
                 "in Kafka")
-_TIMESTAMP_RANGE = "produced timestamps are not range-checked (no INVALID_TIMESTAMP)"
 NOT_USED: dict[str, str] = {
     "broker.id": "the node's id is node.id; a different broker.id has no effect",
     "broker.rack": "there is no rack-aware replica placement; Metadata reports no rack",
@@ -44,10 +43,6 @@ NOT_USED: dict[str, str] = {
                                                      "shutdown, whatever this says",
     "log.preallocate": "segment files grow as they are written; nothing is preallocated",
     "preallocate": "segment files grow as they are written; nothing is preallocated",
-    "log.message.timestamp.before.max.ms": _TIMESTAMP_RANGE,
-    "log.message.timestamp.after.max.ms": _TIMESTAMP_RANGE,
-    "message.timestamp.before.max.ms": _TIMESTAMP_RANGE,
-    "message.timestamp.after.max.ms": _TIMESTAMP_RANGE,
     "log.local.retention.ms": _TIERED,
     "log.local.retention.bytes": _TIERED,
     "local.retention.ms": _TIERED,
