@@ -193,18 +193,33 @@ def encode_produce(req: Produce) -> bytes:
     return bytes(out)
 
 
-def produce_partition_error(response: bytes, version: int) -> int:
-    """Error code of the first partition of the first topic of a Produce response frame."""
+def produce_partition_errors(response: bytes, version: int) -> list[int]:
+    """Error code of every partition of a Produce v3-v12 response frame, in response order
+    (ProduceResponse.json: index, error, base offset, log-append time, log start offset v5+,
+    record errors and error message v8+; flexible from v9)."""
     flexible = version >= FLEXIBLE_PRODUCE
     r = _Reader(response, 4, flexible)  # after the correlation id
     r.tags()
-    if r.length(_I32) < 1:
-        raise ValueError("no topic in the response")
-    r.string()
-    if r.length(_I32) < 1:
-        raise ValueError("no partition in the response")
-    r.fixed(_I32)
-    return r.fixed(_I16)
+    errors = []
+    for _ in range(r.length(_I32)):
+        r.string()
+        for _ in range(r.length(_I32)):
+            r.fixed(_I32)
+            errors.append(r.fixed(_I16))
+            r.pos += 16 + (8 if version >= 5 else 0)
+            if version >= 8:
+                for _ in range(r.length(_I32)):
+                    r.fixed(_I32)
+                    r.string()
+                    r.tags()
+                r.string()
+            r.tags()
+        r.tags()
+    r.fixed(_I32)  # throttle_time_ms
+    r.tags()
+    if r.pos != len(response):
+        raise ValueError(f"{len(response) - r.pos} bytes after the Produce response")
+    return errors
 
 
 def api_versions_request(corr: int, client_id: str = "fuzz-health") -> bytes:
