@@ -12,12 +12,13 @@ the broker stores (what a real client would have to read).
 
 from __future__ import annotations
 
+import gzip
 import struct
 import zlib
 from dataclasses import dataclass
 
 import crc32c
-from kafka.codec import gzip_encode, lz4_encode, snappy_decode, snappy_encode, zstd_encode
+from kafka.codec import lz4_encode, snappy_decode, snappy_encode, zstd_encode
 from wire import zigzag
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
@@ -48,7 +49,9 @@ def encode_record(r: Rec, index: int) -> bytes:
 def compress(codec: int, data: bytes) -> bytes:
     if codec == 0:
         return data
-    return {1: gzip_encode, 2: snappy_encode, 3: lz4_encode, 4: zstd_encode}[codec](data)
+    if codec == 1:
+        return gzip.compress(data, mtime=0)  # no timestamp in the header: cases stay reproducible
+    return {2: snappy_encode, 3: lz4_encode, 4: zstd_encode}[codec](data)
 
 
 def build_batch(records_section: bytes, *, count: int, last_offset_delta: int | None = None,

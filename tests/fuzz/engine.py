@@ -72,7 +72,7 @@ class Report:
     def failures(self) -> list[str]:
         """Every oracle violation, one line each (empty when the broker passed)."""
         out = []
-        for cat in ("hang", "malformed", "bad_size_not_closed", "connect_failed"):
+        for cat in ("hang", "malformed", "bad_size_not_closed"):
             if self.outcomes[cat]:
                 out.append(f"{self.outcomes[cat]} cases {cat}")
         if self.acked_invalid:
@@ -108,6 +108,8 @@ def _describe(case: Any, res: Result) -> str:
 async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report: Report) -> None:
     counter = itertools.count()
     stop = asyncio.Event()
+    ready = asyncio.Event()  # cleared while the monitor restarts the broker
+    ready.set()
     deadline = time.monotonic() + settings.seconds
     in_flight: dict[int, Any] = {}
     fail_dir = settings.work_dir / "failures"
@@ -116,6 +118,9 @@ async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report:
     async def worker() -> None:
         nonlocal saved
         while not stop.is_set() and time.monotonic() < deadline:
+            await ready.wait()
+            if stop.is_set():
+                return
             i = next(counter)
             if i >= settings.frames:
                 return
@@ -125,8 +130,11 @@ async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report:
                 res = await run_case(case, broker.port, MAX_REQUEST, settings.t_resp, settings.t_close)
             finally:
                 in_flight.pop(i, None)
-            report.frames += 1
             report.outcomes[res.outcome] += 1
+            if res.outcome == "connect_failed":
+                await asyncio.sleep(0.1)  # the broker is gone or not accepting: the monitor decides
+                continue
+            report.frames += 1
             failed = res.outcome in ("hang", "malformed", "bad_size_not_closed") or res.acked_invalid
             if res.acked_invalid:
                 report.acked_invalid += len(res.acked_invalid)
@@ -139,8 +147,6 @@ async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report:
                     saved += 1
                     fail_dir.mkdir(exist_ok=True)
                     (fail_dir / f"{settings.seed}-{case.index}.bin").write_bytes(case.data)
-            if res.outcome == "connect_failed" and not broker.alive():
-                await asyncio.sleep(0.05)  # the monitor notices and restarts or stops
 
     async def monitor() -> None:
         next_health = time.monotonic() + settings.health_every
@@ -162,9 +168,20 @@ async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report:
                 report.note("crash_or_hang", f"{problem}; in flight: {recent}")
                 if not settings.restart:
                     stop.set()
+                    ready.set()
                     return
+                ready.clear()
                 broker.kill()
-                await asyncio.to_thread(broker.start)
+                try:
+                    await asyncio.to_thread(broker.start)
+                except RuntimeError as exc:
+                    report.note("crash_or_hang", f"restart failed: {exc}")
+                    report.restart_ok = False
+                    stop.set()
+                    ready.set()
+                    return
+                next_health = time.monotonic() + settings.health_every
+                ready.set()
 
     workers = [asyncio.create_task(worker()) for _ in range(settings.concurrency)]
     mon = asyncio.create_task(monitor())
@@ -201,7 +218,7 @@ def run(settings: Settings) -> Report:
     again = BrokerProc(data_dir, log_file)
     try:
         again.start()
-        report.restart_ok = again.health(settings.t_health)
+        report.restart_ok = again.health(settings.t_health) and report.restart_ok
     except RuntimeError:
         report.restart_ok = False
     finally:

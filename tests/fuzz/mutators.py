@@ -177,7 +177,7 @@ def _byte_set(m: Mutator, rng: random.Random, f: bytearray) -> bytearray:
 def _lying_int(m: Mutator, rng: random.Random, f: bytearray) -> bytearray:
     """An interesting int16/int32 or a huge unsigned varint at a random place: lying array counts,
     string and bytes lengths (compact ones are varints)."""
-    if len(f) < 8:
+    if len(f) <= 8:
         return f
     p = rng.randrange(8, len(f)) if rng.random() < 0.9 else rng.randrange(len(f))
     which = rng.randrange(3)

@@ -55,6 +55,8 @@ def test_cases_are_reproducible_from_seed_and_index() -> None:
     corpus = load_corpus()
     a, b = Mutator(5, corpus, bombs=False), Mutator(5, corpus, bombs=False)
     assert [a.case(i).data for i in range(200)] == [b.case(i).data for i in range(200)]
+    for i in range(200, 6000):  # every mutator survives its own inputs
+        a.case(i)
 
 
 def test_fuzz_broker(tmp_path: Path) -> None:
