@@ -15,6 +15,7 @@ import asyncio
 import collections
 import itertools
 import re
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from broker_proc import BrokerProc
 from cases import Result, run_case
 from mutators import Mutator, load_corpus
 from scan import ScanReport, scan_data_dir
+from served import ServedReport, check_served
 
 MAX_REQUEST = 104857600  # socket.request.max.bytes default: the broker runs with Kafka's defaults
 EXAMPLES = 5  # examples kept per failure category (memory stays bounded however long the run)
@@ -60,6 +62,8 @@ class Report:
     rss_over_limit: bool = False
     examples: dict[str, list[str]] = field(default_factory=dict)
     scan: ScanReport | None = None
+    served: ServedReport | None = None
+    served_error: str = ""
     clean_shutdown: bool = True
     restart_ok: bool = True
     broker_errors: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -85,6 +89,10 @@ class Report:
             out.append(f"peak RSS {self.peak_rss_mib:.0f} MiB over the limit")
         if self.scan is not None and self.scan.invalid:
             out.append(f"{self.scan.invalid} invalid batches stored")
+        if self.served is not None and self.served.invalid:
+            out.append(f"{self.served.invalid} invalid batches served by Fetch")
+        if self.served_error:
+            out.append(f"Fetch of the stored data failed: {self.served_error}")
         if not self.clean_shutdown:
             out.append("broker did not shut down cleanly")
         errors = sum(self.broker_errors.values())
@@ -219,6 +227,11 @@ def run(settings: Settings) -> Report:
     try:
         again.start()
         report.restart_ok = again.health(settings.t_health) and report.restart_ok
+        if report.restart_ok:
+            try:
+                report.served = check_served(again.port, data_dir, timeout=settings.t_health)
+            except (OSError, ConnectionError, ValueError, IndexError, struct.error) as exc:
+                report.served_error = repr(exc)[:200]
     except RuntimeError:
         report.restart_ok = False
     finally:
@@ -272,6 +285,13 @@ def format_report(r: Report) -> str:
                      f"torn tails: {scan.torn}")
         for reason, n in scan.reasons.most_common(8):
             lines.append(f"  stored invalid: {n} x {reason}")
+    if r.served is not None:
+        lines.append(f"served after restart: {r.served.batches} batches from {r.served.partitions} "
+                     f"partitions; invalid served: {r.served.invalid}; partition errors: {r.served.errors}")
+        for e in r.served.examples:
+            lines.append(f"  [served_invalid] {e}")
+    if r.served_error:
+        lines.append(f"served check failed: {r.served_error}")
     lines.append(f"clean shutdown: {r.clean_shutdown}  restart on fuzzed data: {r.restart_ok}")
     if r.kinds_failed:
         lines.append(f"failing cases by mutator: {dict(r.kinds_failed.most_common(12))}")
