@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work_dir or Path(tmp)
         settings = Settings(seed=args.seed, frames=args.frames, seconds=args.seconds, work_dir=work,
                             concurrency=args.concurrency, rss_limit_mib=args.rss_limit_mib, restart=True,
-                            bombs=not args.no_bombs)
+                            bombs=not args.no_bombs, progress_every=30.0)
         report = run(settings)
     print(format_report(report))
     scan = report.scan

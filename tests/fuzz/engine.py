@@ -16,6 +16,7 @@ import collections
 import itertools
 import re
 import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ class Settings:
     restart: bool = False
     bombs: bool = True
     save_failures: int = 50  # failing cases written to work_dir/failures/ for replay
+    progress_every: float = 0.0  # seconds between progress lines on stderr (0: none)
 
 
 @dataclass
@@ -158,7 +160,14 @@ async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report:
 
     async def monitor() -> None:
         next_health = time.monotonic() + settings.health_every
+        next_progress = time.monotonic() + settings.progress_every
         while not stop.is_set():
+            if settings.progress_every and time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + settings.progress_every
+                print(f"[fuzz] {report.frames} frames, RSS {broker.rss_kib() / 1024:.0f} MiB "
+                      f"(peak {report.peak_rss_mib:.0f}), crashes {report.crashes}, hangs {report.hangs}, "
+                      f"acked invalid {report.acked_invalid}, {dict(report.outcomes)}", file=sys.stderr,
+                      flush=True)
             await asyncio.sleep(0.2)
             rss = broker.rss_kib() / 1024
             report.peak_rss_mib = max(report.peak_rss_mib, broker.peak_rss_kib / 1024, rss)
