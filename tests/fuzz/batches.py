@@ -121,8 +121,10 @@ def _bounded_decompress(codec: int, data: bytes) -> bytes:
 
 
 def _varint(buf: bytes, pos: int, max_bytes: int) -> tuple[int, int]:
-    """Zig-zag varint as Kafka's ByteUtils.readVarint (5 bytes) / readVarlong (10 bytes)."""
+    """Zig-zag varint as Kafka's ByteUtils.readVarint (5 bytes) / readVarlong (10 bytes), including
+    Java's wrap-around of the bits beyond 32 (64) in the last byte."""
     result = shift = 0
+    mask = (1 << (32 if max_bytes == 5 else 64)) - 1
     for _ in range(max_bytes):
         if pos >= len(buf):
             raise Invalid("truncated varint")
@@ -130,6 +132,7 @@ def _varint(buf: bytes, pos: int, max_bytes: int) -> tuple[int, int]:
         pos += 1
         result |= (b & 0x7F) << shift
         if not b & 0x80:
+            result &= mask
             return (result >> 1) ^ -(result & 1), pos
         shift += 7
     raise Invalid("varint too long")

@@ -169,7 +169,12 @@ async def _run(settings: Settings, broker: BrokerProc, mutator: Mutator, report:
                       f"acked invalid {report.acked_invalid}, {dict(report.outcomes)}", file=sys.stderr,
                       flush=True)
             await asyncio.sleep(0.2)
+            hwm_before = broker.peak_rss_kib / 1024
             rss = broker.rss_kib() / 1024
+            if hwm_before and broker.peak_rss_kib / 1024 > hwm_before + 24:  # a jump: who was in flight?
+                recent = ", ".join(f"#{c.index} {c.kind}" for c in list(in_flight.values())[:8])
+                report.note("rss_jump", f"peak {hwm_before:.0f} -> {broker.peak_rss_kib / 1024:.0f} MiB; "
+                                        f"in flight: {recent}")
             report.peak_rss_mib = max(report.peak_rss_mib, broker.peak_rss_kib / 1024, rss)
             problem = ""
             if not broker.alive():
