@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fuzz"))
 
-from engine import Settings, format_report, run  # noqa: E402
+from engine import Settings, format_report, replay, run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +35,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="keep the data dir, broker log and failing cases here (default: a temp dir)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    ap.add_argument("--replay", type=Path, nargs="+", default=None, metavar="CASE.bin",
+                    help="instead of fuzzing, send saved failing cases to a fresh broker and print outcomes")
     args = ap.parse_args(argv)
+    if args.replay:
+        with tempfile.TemporaryDirectory(prefix="pykafka-fuzz-replay-") as tmp:
+            settings = Settings(seed=0, frames=0, seconds=0, work_dir=Path(tmp))
+            for line in replay(args.replay, args.work_dir or Path(tmp), settings):
+                print(line)
+        return 0
     with tempfile.TemporaryDirectory(prefix="pykafka-fuzz-") as tmp:
         work = args.work_dir or Path(tmp)
         settings = Settings(seed=args.seed, frames=args.frames, seconds=args.seconds, work_dir=work,

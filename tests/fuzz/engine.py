@@ -283,6 +283,32 @@ def _broker_errors(log_file: Path) -> collections.Counter[str]:
     return out
 
 
+def replay(files: list[Path], work_dir: Path, settings: Settings) -> list[str]:
+    """Run saved cases (``failures/<seed>-<index>.bin``) one by one against a fresh broker."""
+    from mutators import Case
+    from wire import framed
+    work_dir.mkdir(parents=True, exist_ok=True)
+    broker = BrokerProc(work_dir / "data", work_dir / "broker.log").start()
+    judge = Mutator(0, load_corpus(), bombs=False)
+    lines = []
+
+    async def go() -> None:
+        for n, frame in enumerate(judge.corpus):  # the captured session first: topics, groups, ...
+            await run_case(Case(n, "setup", framed(frame)), broker.port, MAX_REQUEST, settings.t_resp,
+                           settings.t_close)
+        for n, f in enumerate(files):
+            data = f.read_bytes()
+            case = Case(n, f.name, data, judge._info_if_produce(data[4:]))
+            res = await run_case(case, broker.port, MAX_REQUEST, settings.t_resp, settings.t_close)
+            lines.append(f"{f.name}: {res.outcome} {res.detail} {'; '.join(res.acked_invalid)} "
+                         f"(broker alive: {broker.alive()}, RSS {broker.rss_kib() / 1024:.0f} MiB)")
+    try:
+        asyncio.run(go())
+    finally:
+        broker.stop()
+    return lines
+
+
 def format_report(r: Report) -> str:
     scan = r.scan
     lines = [
