@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "fuzz"))
@@ -56,10 +55,12 @@ def main(argv: list[str] | None = None) -> int:
                "frames_per_s": round(report.frames_per_s), "crashes": report.crashes, "hangs": report.hangs,
                "peak_rss_mib": round(report.peak_rss_mib), "acked_invalid": report.acked_invalid,
                "invalid_stored": scan.invalid if scan else None, "outcomes": dict(report.outcomes),
-               "scan": {k: v for k, v in asdict(scan).items() if k != "examples"} if scan else None,
+               "scan": {**vars(scan), "reasons": dict(scan.reasons)} if scan else None,
+               "served": vars(report.served) if report.served else None,
+               "broker_exceptions": dict(report.broker_errors), "examples": report.examples,
                "failures": report.failures()}
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2, default=dict))
+        args.json.write_text(json.dumps(figures, indent=2))
     print("RESULT " + ("PASS" if not report.failures() else "FAIL: " + "; ".join(report.failures())))
     return 0 if not report.failures() else 1
 
