@@ -301,7 +301,8 @@ def replay(files: list[Path], work_dir: Path, settings: Settings) -> list[str]:
             case = Case(n, f.name, data, judge._info_if_produce(data[4:]))
             res = await run_case(case, broker.port, MAX_REQUEST, settings.t_resp, settings.t_close)
             lines.append(f"{f.name}: {res.outcome} {res.detail} {'; '.join(res.acked_invalid)} "
-                         f"(broker alive: {broker.alive()}, RSS {broker.rss_kib() / 1024:.0f} MiB)")
+                         f"(broker alive: {broker.alive()}, RSS {broker.rss_kib() / 1024:.0f} MiB, "
+                         f"peak {broker.peak_rss_kib / 1024:.0f} MiB)")
     try:
         asyncio.run(go())
     finally:
