@@ -47,6 +47,7 @@ class Settings:
     restart: bool = False
     bombs: bool = True
     save_failures: int = 50  # failing cases written to work_dir/failures/ for replay
+    replay_only: bool = False  # the control run: unmodified client frames, which must pass every check
     progress_every: float = 0.0  # seconds between progress lines on stderr (0: none)
 
 
@@ -216,8 +217,8 @@ def run(settings: Settings) -> Report:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     data_dir = settings.work_dir / "data"
     log_file = settings.work_dir / "broker.log"
-    mutator = Mutator(settings.seed, load_corpus(), bombs=settings.bombs)
-    if settings.bombs:
+    mutator = Mutator(settings.seed, load_corpus(), bombs=settings.bombs, replay_only=settings.replay_only)
+    if settings.bombs and not settings.replay_only:
         from mutators import bomb
         for codec in ("zstd", "gzip"):  # build once, before the clock starts
             bomb(codec, False)

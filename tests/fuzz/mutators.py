@@ -83,8 +83,10 @@ def bomb(codec: str, valid_record: bool) -> bytes:
 
 
 class Mutator:
-    def __init__(self, seed: int, corpus: list[bytes], *, bombs: bool = True) -> None:
+    def __init__(self, seed: int, corpus: list[bytes], *, bombs: bool = True,
+                 replay_only: bool = False) -> None:
         self.seed = seed
+        self.replay_only = replay_only  # the control: unmodified client frames only
         self.corpus = corpus
         self.produces: list[Produce] = []
         for f in corpus:
@@ -99,7 +101,7 @@ class Mutator:
     def case(self, i: int) -> Case:
         rng = random.Random(f"{self.seed}:{i}")
         roll = rng.random()
-        if roll < 0.10:
+        if roll < 0.10 or self.replay_only:
             f = rng.choice(self.corpus)
             return Case(i, "replay", framed(f), self._info_if_produce(f))
         if roll < 0.55:

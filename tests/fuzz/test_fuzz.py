@@ -59,6 +59,17 @@ def test_cases_are_reproducible_from_seed_and_index() -> None:
         a.case(i)
 
 
+def test_harness_passes_unmodified_client_traffic(tmp_path: Path) -> None:
+    """The control: the captured frames replayed as they are meet every check, so a failure of the
+    fuzz test below is the broker's, not the harness's."""
+    report = run(Settings(seed=DEFAULT_SEED, frames=300, seconds=20, work_dir=tmp_path, concurrency=4,
+                          replay_only=True))
+    assert report.frames == 300
+    assert report.outcomes["answered"] == 300
+    assert report.scan is not None and report.scan.batches > 0
+    assert not report.failures(), format_report(report)
+
+
 def test_fuzz_broker(tmp_path: Path) -> None:
     seed = int(os.environ.get("FUZZ_SEED", DEFAULT_SEED))
     settings = Settings(seed=seed, frames=int(os.environ.get("FUZZ_FRAMES", 20000)),
