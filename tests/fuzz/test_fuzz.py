@@ -71,9 +71,8 @@ def test_harness_passes_unmodified_client_traffic(tmp_path: Path) -> None:
     assert not report.failures(), format_report(report)
 
 
-# On the pre-issue-10 broker this fails (invalid batches acknowledged, stored and served; CreatePartitions
-# counts that block the loop; RSS over 256 MiB; handler exceptions). Remove the mark once the fixes land.
-@pytest.mark.xfail(strict=False, reason="pending issue 10 fixes")
+# On the pre-issue-10 broker (1a294bf) this fails: invalid batches acknowledged, stored and served,
+# CreatePartitions counts that block the loop, RSS over 256 MiB, handler exceptions.
 def test_fuzz_broker(tmp_path: Path) -> None:
     seed = int(os.environ.get("FUZZ_SEED", DEFAULT_SEED))
     settings = Settings(seed=seed, frames=int(os.environ.get("FUZZ_FRAMES", 20000)),
