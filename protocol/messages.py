@@ -96,7 +96,10 @@ def _plan_for(fields: Any, version: int) -> _Plan:
             nested = ("array", _plan_for(f.fields, version))
         elif isinstance(f, StructField):
             nested = ("struct", _plan_for(f.fields, version))
-        elif not isinstance(f, ArrayField) and f._type_str not in _NULLABLE_TYPES:
+        elif isinstance(f, ArrayField):
+            if f._type_str[2:] in _NULLABLE_TYPES:  # []string, []bytes: no element may be null
+                nested = ("scalars", ())
+        elif f._type_str not in _NULLABLE_TYPES:
             continue  # ints, bools, uuids (kafka-python decodes the zero uuid as None): never null
         plan.append((f.name, f._name, nested, f.nullable_for_version_q(version)))
     return tuple(plan)
@@ -119,6 +122,10 @@ def _check_nulls(plan: Any, obj: Any, version: int) -> None:
         if nested is None:
             continue
         kind, sub = nested
+        if kind == "scalars":
+            if any(item is None for item in value):
+                raise ProtocolError(f"non-nullable field {json_name} element was serialized as null")
+            continue
         if not sub:
             continue
         if kind == "array":

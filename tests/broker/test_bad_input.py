@@ -281,6 +281,8 @@ NULL_ARRAY_REQUESTS = {
     "CreatePartitions v3": (37, 3, NULL_COMPACT + struct.pack(">ib", 1000, 0) + b"\x00", True),
     "CreateTopics v4": (19, 4, NULL_ARRAY + struct.pack(">ib", 1000, 0), False),
     "CreateTopics v7": (19, 7, NULL_COMPACT + struct.pack(">ib", 1000, 0) + b"\x00", True),
+    # a null string inside a []string (states filter of one null element, empty types filter)
+    "ListGroups v5 null element": (16, 5, b"\x02" + NULL_COMPACT + b"\x01" + b"\x00", True),
 }
 
 
