@@ -1,13 +1,18 @@
 """Fetch cuts the last batch at the partition limit, as Kafka does (LogSegment.read ->
 FileRecords.slice), instead of walking every batch header to trim to whole batches; a first batch
-over the limit still comes whole (KIP-74). Real clients (kafka-python, aiokafka, confluent-kafka)
-read every record exactly once and in order across the cut batches, at a max.partition.fetch.bytes
-between one and two batches and below one batch."""
+over the limit still comes whole (KIP-74). Real clients (kafka-python, aiokafka, confluent-kafka,
+kafkajs when KAFKAJS_DIR is set) read every record exactly once and in order across the cut
+batches, at a max.partition.fetch.bytes between one and two batches and below one batch."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,3 +147,21 @@ def test_confluent_kafka_reads_across_cut_batches(filled: Any, limit: int) -> No
     finally:
         consumer.close()
     assert_all_in_order(got)
+
+
+KAFKAJS_DIR = os.environ.get("KAFKAJS_DIR", "")
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None or not (Path(KAFKAJS_DIR) / "node_modules" / "kafkajs").is_dir(),
+                    reason="node or kafkajs not found: set KAFKAJS_DIR (see tests/clients/test_kafkajs.py)")
+@pytest.mark.parametrize("limit", [1000, 5000])
+def test_kafkajs_reads_across_cut_batches(filled: Any, limit: int) -> None:
+    assert NODE is not None
+    script = Path(__file__).parent / "js" / "partial.js"
+    proc = subprocess.run([NODE, str(script), filled.bootstrap, TOPIC, str(RECORDS), str(limit)],
+                          capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert [o for o, _ in got] == list(range(RECORDS))
+    assert [v for _, v in got] == [f"{i:05d}" for i in range(RECORDS)]
