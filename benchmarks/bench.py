@@ -118,6 +118,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
                      size, t)
             measured("consume_default", default_consumer.consume_default, bootstrap, TOPIC_DEFAULT,
                      DEFAULT_PARTITIONS, n, size, t)
+            measured("fetch_probe", default_consumer.probe_fetch_limits, bootstrap, TOPIC_DEFAULT,
+                     DEFAULT_PARTITIONS, t)
     except BrokerUnavailable as exc:
         row["error"] = f"unavailable: {exc}"
     except BaseException as exc:  # any failure becomes this broker's row, never a crash of the run
@@ -204,6 +206,10 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
     ("default consumer broker CPU (s)", ("consume_default", "broker_cpu_s"), "lower"),
     ("default consumer Fetch round trips", ("consume_default", "fetch_responses"), "lower"),
     ("default consumer bytes per Fetch", ("consume_default", "bytes_per_fetch"), "higher"),
+    # One Fetch with librdkafka's default limits (1 MiB per partition, 50 MiB per response): what a
+    # broker keeping to them answers at most (~1 MiB and ~3.1 MB here). Not a goal to maximise.
+    ("probe: largest partition answer (B)", ("fetch_probe", "largest_partition_bytes"), "lower"),
+    ("probe: Fetch response (B)", ("fetch_probe", "response_bytes"), "lower"),
     ("peak RSS (MiB)", ("peak_rss_mib",), "lower"),
 ]
 

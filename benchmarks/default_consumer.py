@@ -20,6 +20,8 @@ counts the Fetch round trips (librdkafka statistics) so the report shows how eac
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import time
 from typing import Any
 
@@ -122,3 +124,62 @@ def _fetch_stats(stats: list[dict[str, Any]]) -> tuple[int, int]:
         fetches += int(broker.get("req", {}).get("Fetch", 0))
         rx += int(broker.get("rxbytes", 0))
     return fetches, rx
+
+
+# --- a probe of the limits: one raw Fetch v4 as a default consumer would send it -----------------
+
+PROBE_PARTITION_MAX_BYTES = 1 << 20  # librdkafka's max.partition.fetch.bytes default
+PROBE_MAX_BYTES = 50 << 20  # librdkafka's fetch.max.bytes default
+
+
+def probe_fetch_limits(bootstrap: str, topic: str, partitions: int, timeout: float) -> dict[str, float]:
+    """Send one Fetch v11 for every partition from offset 0 with librdkafka's default limits and
+    report the largest partition answer and the whole response's size, so the report shows whether
+    a broker keeps to max.partition.fetch.bytes / fetch.max.bytes (KIP-74 allows one oversized first
+    batch). Encoded by hand from FetchRequest.json v11 (the last version before flexible encoding)
+    so the benchmark needs no second client library."""
+    host, port = bootstrap.rsplit(":", 1)
+    name = topic.encode()
+    # replica_id, max_wait_ms, min_bytes, max_bytes, isolation_level, session_id, session_epoch;
+    # max_wait_ms 100, not 0: one peer answers a max_wait_ms=0 Fetch with no topics at all.
+    body = struct.pack(">iiiibii", -1, 100, 1, PROBE_MAX_BYTES, 0, 0, -1)
+    body += struct.pack(">ih", 1, len(name)) + name + struct.pack(">i", partitions)
+    # partition, current_leader_epoch, fetch_offset, log_start_offset, partition_max_bytes
+    body += b"".join(struct.pack(">iiqqi", p, -1, 0, -1, PROBE_PARTITION_MAX_BYTES)
+                     for p in range(partitions))
+    body += struct.pack(">ih", 0, 0)  # no forgotten topics, rack_id ""
+    client_id = b"bench-probe"
+    header = struct.pack(">hhih", 1, 11, 7, len(client_id)) + client_id
+    with socket.create_connection((host, int(port)), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+        (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
+        resp = _recv_exactly(sock, size)
+    pos = 4 + 4 + 2 + 4  # correlation id, throttle_time_ms, error_code, session_id
+    largest = 0
+    (n_topics,) = struct.unpack_from(">i", resp, pos)
+    pos += 4
+    for _ in range(n_topics):
+        (name_len,) = struct.unpack_from(">h", resp, pos)
+        pos += 2 + name_len
+        (n_parts,) = struct.unpack_from(">i", resp, pos)
+        pos += 4
+        for _ in range(n_parts):
+            pos += 4 + 2 + 8 + 8 + 8  # partition, error_code, high_watermark, lso, log_start_offset
+            (n_aborted,) = struct.unpack_from(">i", resp, pos)
+            pos += 4 + 16 * max(0, n_aborted) + 4  # ... and preferred_read_replica
+            (records,) = struct.unpack_from(">i", resp, pos)
+            pos += 4 + max(0, records)
+            largest = max(largest, records)
+    if not n_topics:
+        raise RuntimeError(f"Fetch v11 probe answered with no topics ({size} bytes)")
+    return {"largest_partition_bytes": largest, "response_bytes": size + 4}
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(min(1 << 20, n - len(buf)))
+        if not chunk:
+            raise ConnectionError(f"closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return bytes(buf)
