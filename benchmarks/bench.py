@@ -342,7 +342,8 @@ def median_row(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         cur = out
         for key in path[:-1]:
             cur = cur.setdefault(key, {})
-        cur[path[-1]] = values[len(values) // 2]
+        mid = len(values) // 2
+        cur[path[-1]] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
     errors = [r["error"] for r in rows if "error" in r]
     if errors:
         out["error"] = f"{len(errors)} of {len(rows)} rounds failed, first: {errors[0]}"
