@@ -38,6 +38,8 @@ from brokers import (  # noqa: E402
 )
 
 TOPIC_ACKS1, TOPIC_ACKSALL, TOPIC_LATENCY = "bench-acks1", "bench-acksall", "bench-latency"
+TOPIC_DEFAULT, DEFAULT_PARTITIONS = "bench-default", 3  # the default-consumer workload
+WORKLOADS = ("all", "standard", "default-consumer")
 
 
 # --- worker: one broker ---------------------------------------------------------------------------
@@ -61,7 +63,8 @@ def _log_tail(path: Path, chars: int = 400) -> str:
 
 
 def run_worker(args: argparse.Namespace) -> dict[str, Any]:
-    import workload  # confluent-kafka is needed only in the worker
+    import default_consumer  # confluent-kafka is needed only in the worker
+    import workload
 
     name: str = args.worker
     row: dict[str, Any] = {"broker": name}
@@ -86,8 +89,13 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         bootstrap = f"127.0.0.1:{port}"
 
         phase = "create topics"
-        workload.create_topics(bootstrap, [TOPIC_ACKS1, TOPIC_ACKSALL, TOPIC_LATENCY], args.partitions,
-                               args.timeout)
+        standard = args.workload in ("all", "standard")
+        default = args.workload in ("all", "default-consumer")
+        if standard:
+            workload.create_topics(bootstrap, [TOPIC_ACKS1, TOPIC_ACKSALL, TOPIC_LATENCY], args.partitions,
+                                   args.timeout)
+        if default:
+            workload.create_topics(bootstrap, [TOPIC_DEFAULT], DEFAULT_PARTITIONS, args.timeout)
 
         def measured(key: str, fn: Any, *fn_args: Any) -> None:
             nonlocal phase
@@ -102,11 +110,19 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
             row[key] = out
 
         n, size, p, t = args.records, args.record_size, args.partitions, args.timeout
-        measured("produce_acks1", workload.produce, bootstrap, TOPIC_ACKS1, n, size, "1", t)
-        measured("produce_acksall", workload.produce, bootstrap, TOPIC_ACKSALL, n, size, "all", t)
-        measured("consume", workload.consume, bootstrap, TOPIC_ACKS1, p, n, size, t)
-        measured("latency", workload.end_to_end_latency, bootstrap, TOPIC_LATENCY, p,
-                 args.latency_rate, args.latency_seconds, size, t)
+        if standard:
+            measured("produce_acks1", workload.produce, bootstrap, TOPIC_ACKS1, n, size, "1", t)
+            measured("produce_acksall", workload.produce, bootstrap, TOPIC_ACKSALL, n, size, "all", t)
+            measured("consume", workload.consume, bootstrap, TOPIC_ACKS1, p, n, size, t)
+            measured("latency", workload.end_to_end_latency, bootstrap, TOPIC_LATENCY, p,
+                     args.latency_rate, args.latency_seconds, size, t)
+        if default:
+            measured("produce_default", default_consumer.produce_batched, bootstrap, TOPIC_DEFAULT, n,
+                     size, t)
+            measured("consume_default", default_consumer.consume_default, bootstrap, TOPIC_DEFAULT,
+                     DEFAULT_PARTITIONS, n, size, t)
+            measured("fetch_probe", default_consumer.probe_fetch_limits, bootstrap, TOPIC_DEFAULT,
+                     DEFAULT_PARTITIONS, t)
     except BrokerUnavailable as exc:
         row["error"] = f"unavailable: {exc}"
     except BaseException as exc:  # any failure becomes this broker's row, never a crash of the run
@@ -143,14 +159,15 @@ def run_one(args: argparse.Namespace, name: str) -> dict[str, Any]:
     argv = [sys.executable, str(Path(__file__).resolve()), "--worker", name,
             "--records", str(args.records), "--record-size", str(args.record_size),
             "--partitions", str(args.partitions), "--latency-rate", str(args.latency_rate),
-            "--latency-seconds", str(args.latency_seconds), "--timeout", str(args.timeout)]
+            "--latency-seconds", str(args.latency_seconds), "--timeout", str(args.timeout),
+            "--workload", args.workload]
     if args.keep_logs:
         argv.append("--keep-logs")
     if args.verbose:
         argv.append("--verbose")
     if args.pin:
         argv += ["--pin-broker", "1"]
-    budget = 5 * args.timeout + args.latency_seconds + 120  # every phase bounded by --timeout
+    budget = 7 * args.timeout + args.latency_seconds + 120  # every phase bounded by --timeout
     child = subprocess.Popen(argv, stdout=subprocess.PIPE, start_new_session=True,
                              preexec_fn=_pin(0) if args.pin else None)
     try:
@@ -190,25 +207,16 @@ METRICS: list[tuple[str, tuple[str, ...], str]] = [
     ("e2e latency max (ms)", ("latency", "max_ms"), "lower"),
     ("e2e records received", ("latency", "received"), "higher"),
     ("e2e broker CPU (s)", ("latency", "broker_cpu_s"), "lower"),
+    ("default consumer (rec/s)", ("consume_default", "records_per_s"), "higher"),
+    ("default consumer broker CPU (s)", ("consume_default", "broker_cpu_s"), "lower"),
+    ("default consumer Fetch round trips", ("consume_default", "fetch_responses"), "lower"),
+    ("default consumer bytes per Fetch", ("consume_default", "bytes_per_fetch"), "higher"),
+    # One Fetch with librdkafka's default limits (1 MiB per partition, 50 MiB per response): what a
+    # broker keeping to them answers at most (~1 MiB and ~3.1 MB here). Not a goal to maximise.
+    ("probe: largest partition answer (B)", ("fetch_probe", "largest_partition_bytes"), "lower"),
+    ("probe: Fetch response (B)", ("fetch_probe", "response_bytes"), "lower"),
     ("peak RSS (MiB)", ("peak_rss_mib",), "lower"),
 ]
-
-
-def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One row whose numbers are the medians of ``rows`` (a broker measured in several rounds)."""
-    if len(rows) == 1:
-        return rows[0]
-    out: dict[str, Any] = dict(rows[0])
-    for key, value in rows[0].items():
-        if isinstance(value, dict):
-            out[key] = _median_row([r[key] for r in rows if isinstance(r.get(key), dict)])
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            values = sorted(r[key] for r in rows if isinstance(r.get(key), int | float))
-            out[key] = values[len(values) // 2]
-    errors = [r["error"] for r in rows if "error" in r]
-    if errors:
-        out["error"] = "; ".join(errors)
-    return out
 
 
 def _get(row: dict[str, Any], path: tuple[str, ...]) -> float | None:
@@ -274,11 +282,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--partitions", type=int, default=1, help="partitions per topic (default 1)")
     ap.add_argument("--latency-rate", type=int, default=2000, help="records/s in the latency phase")
     ap.add_argument("--latency-seconds", type=float, default=10.0, help="length of the latency phase")
+    ap.add_argument("--workload", choices=WORKLOADS, default="all",
+                    help="standard: produce/consume/latency phases on --partitions partitions; "
+                         "default-consumer: 3 partitions, producer linger.ms=5 batch.size=1 MiB, consumer "
+                         "with librdkafka defaults; all (default): both")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the brokers side by side this many times (alternating order) and report "
+                         "each round and the median")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per phase")
     ap.add_argument("--pin", action="store_true",
                     help="pin the client to CPU 0 and the broker to CPU 1 (default: share both)")
-    ap.add_argument("--rounds", type=int, default=1,
-                    help="measure every broker this many times, interleaved; report medians")
     ap.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     ap.add_argument("--keep-logs", action="store_true", help="keep each broker's log in its temp dir")
     ap.add_argument("--verbose", action="store_true", help="print tracebacks of failed phases")
@@ -301,25 +314,47 @@ def main() -> None:
     print(f"[bench] {args.records:,} records x {args.record_size} B, {args.partitions} partition(s), "
           f"latency {args.latency_rate}/s for {args.latency_seconds:g} s; {os.cpu_count()} CPUs"
           f"{', client/broker pinned' if args.pin else ', client and broker share CPUs'}", file=sys.stderr)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    for r in range(args.rounds):  # interleaved, so a noisy minute hits every broker alike
-        for name in names:
-            print(f"[bench] {name}: starting" + (f" (round {r + 1})" if args.rounds > 1 else ""),
-                  file=sys.stderr, flush=True)
-            row = run_one(args, name)
-            print_broker_table(row)
-            runs[name].append(row)
-    rows = [_median_row(runs[name]) for name in names]
-    if args.rounds > 1:
-        print(f"\n[bench] median of {args.rounds} rounds per metric")
-    print_comparison(rows)
+    rounds: list[list[dict[str, Any]]] = []
+    for r in range(max(1, args.rounds)):
+        order = names if r % 2 == 0 else names[::-1]  # alternate who runs first on a shared machine
+        by_name = {}
+        for name in order:
+            print(f"[bench] round {r + 1}: {name}: starting", file=sys.stderr, flush=True)
+            by_name[name] = run_one(args, name)
+            print_broker_table(by_name[name])
+        rows = [by_name[n] for n in names]
+        rounds.append(rows)
+        if args.rounds > 1:
+            print(f"\n== round {r + 1} of {args.rounds} ==")
+        print_comparison(rows)
+    if len(rounds) > 1:
+        print(f"\n== median of {len(rounds)} rounds ==")
+        print_comparison([median_row(name, [rows[i] for rows in rounds]) for i, name in enumerate(names)])
     if args.json:
         config = {k: v for k, v in vars(args).items() if k not in ("worker", "pin_broker", "json")}
         report = {"config": config, "host": {"cpus": os.cpu_count(), "platform": platform.platform(),
                                               "python": platform.python_version()},
-                  "results": rows, "rounds": runs}
+                  "results": rounds[0] if len(rounds) == 1 else rounds}
         args.json.write_text(json.dumps(report, indent=2, default=str))
         print(f"\n[bench] wrote {args.json}", file=sys.stderr)
+
+
+def median_row(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A row holding, for every metric, the median over the rounds that measured it."""
+    out: dict[str, Any] = {"broker": name}
+    for _, path, _ in METRICS:
+        values = sorted(v for v in (_get(r, path) for r in rows) if v is not None)
+        if not values:
+            continue
+        cur = out
+        for key in path[:-1]:
+            cur = cur.setdefault(key, {})
+        mid = len(values) // 2
+        cur[path[-1]] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    errors = [r["error"] for r in rows if "error" in r]
+    if errors:
+        out["error"] = f"{len(errors)} of {len(rows)} rounds failed, first: {errors[0]}"
+    return out
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from typing import Any
 
 from pykafka_broker.broker.connection_quotas import ConnectionQuotas
 from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, dispatch
+from pykafka_broker.broker.send import direct_write_fd, write_direct
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ProtocolError
 from pykafka_broker.protocol.frame import parse_request_header, response_header
@@ -91,6 +92,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._writing_paused = False
         self._blocked = False  # waiting for the broker-wide queued.max.requests
+        self._fd = -1  # the socket's fd when replies are written with writev (see send.py)
         self.closed = False
 
     # -- asyncio callbacks ---------------------------------------------------------------
@@ -110,6 +112,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         self.admitted = True
         self.broker.connections.add(self)
+        self._fd = direct_write_fd(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -280,10 +283,15 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._update_reading()
 
     def _write(self, head: bytes, body: list[Any]) -> None:
-        if self.transport is None or self.closed:
+        transport = self.transport
+        if transport is None or self.closed:
             return
         size = len(head) + _size(body)
-        self.transport.writelines([_SIZE.pack(size) + head, *body])
+        buffers = [_SIZE.pack(size) + head, *body]
+        if self._fd >= 0 and len(buffers) > 1:
+            write_direct(transport, self._fd, buffers)
+        else:
+            transport.writelines(buffers)
         self.quotas.touch(self)
 
     def _update_reading(self) -> None:

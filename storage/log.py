@@ -209,18 +209,22 @@ class PartitionLog(LogFlushing):
                              f"of {self.topic}-{self.partition}")
 
     def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True,
-             max_offset: int | None = None) -> ReadResult:
+             max_offset: int | None = None, whole_batches: bool = True) -> ReadResult:
         """Whole batches from the one holding ``offset``, up to ``max_bytes`` (the first batch always
         when ``min_one_batch``), possibly spanning segments. ``max_offset`` (the last stable offset,
         for read_committed) is an exclusive bound: no batch starting at or past it is returned,
-        whatever ``min_one_batch`` says (LocalLog.read with maxOffsetMetadata)."""
+        whatever ``min_one_batch`` says (LocalLog.read with maxOffsetMetadata).
+        ``whole_batches=False`` (Fetch, without ``max_offset``) lets the last batch be cut at
+        ``max_bytes`` as Kafka's FileRecords.slice does (see LogSegment.read)."""
         self.check_online()
         try:
-            return self._read(offset, max_bytes, min_one_batch, max_offset)
+            return self._read(offset, max_bytes, min_one_batch, max_offset, whole_batches)
         except OSError as exc:
             raise self._storage_error(exc, "read of") from exc
 
-    def _read(self, offset: int, max_bytes: int, min_one_batch: bool, max_offset: int | None) -> ReadResult:
+    def _read(self, offset: int, max_bytes: int, min_one_batch: bool, max_offset: int | None,
+              whole_batches: bool = True) -> ReadResult:
+        whole_batches = whole_batches or max_offset is not None  # the LSO cut needs batch bounds
         self._check_offset(offset)
         chunks: list[bytes | memoryview] = []
         total = 0
@@ -228,7 +232,8 @@ class PartitionLog(LogFlushing):
         i = max(0, bisect_right(self._bases, offset) - 1)
         while i < len(self.segments) and offset < end:
             segment = self.segments[i]
-            data, reached_end = segment.read(offset, max_bytes - total, min_one_batch and not chunks)
+            data, reached_end = segment.read(offset, max_bytes - total, min_one_batch and not chunks,
+                                             whole_batches)
             if data:
                 chunks.append(data)
                 total += len(data)

@@ -323,15 +323,30 @@ class LogSegment:
                 return position, header
         return None
 
-    def read(self, offset: int, max_bytes: int, min_one_batch: bool) -> tuple[bytes | memoryview, bool]:
+    def read(self, offset: int, max_bytes: int, min_one_batch: bool,
+             whole_batches: bool = True) -> tuple[bytes | memoryview, bool]:
         """Whole batches from the one holding ``offset``, at most ``max_bytes`` (but the first batch
-        whatever its size when ``min_one_batch``). Returns (data, reached the end of the segment)."""
+        whatever its size when ``min_one_batch``). Returns (data, reached the end of the segment).
+
+        ``whole_batches=False`` is Kafka's LogSegment.read for Fetch: ``max_bytes`` from the first
+        batch's start, the last batch possibly cut (FileRecords.slice; clients drop a partial
+        trailing batch), so no batch header past the first is parsed. A first batch larger than
+        ``max_bytes`` is returned whole with ``min_one_batch`` (KIP-74), else nothing (Kafka's
+        ReplicaManager replaces an incomplete first entry with an empty set)."""
         fd, owned = self._read_fd()
         try:
             found = self._locate(fd, offset)
             if found is None:
                 return b"", True
-            pos, _ = found
+            pos, first = found
+            if not whole_batches:
+                if first.size > max_bytes:
+                    if not min_one_batch:
+                        return b"", False
+                    max_bytes = first.size
+                size = max(0, min(max_bytes, self.size - pos))
+                data = os.pread(fd, size, pos)
+                return data, pos + len(data) >= self.size
             data = os.pread(fd, max(0, min(max_bytes, self.size - pos)), pos)
             end = 0
             for batch_pos, header in iter_batches(data):

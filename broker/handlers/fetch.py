@@ -1,10 +1,15 @@
 """Fetch (key 1), versions 4-17.
 
-The other hot path: each partition's answer is the exact stored bytes, whole batches from the one
+The other hot path: each partition's answer is the exact stored bytes from the start of the batch
 containing ``fetch_offset`` (a fetch from inside a batch returns that batch; clients skip the
-records before their offset), up to ``partition_max_bytes`` and the response's ``max_bytes`` — but
-always at least one whole batch for the first partition with data, so an oversized batch can never
-stall a consumer (KIP-74). The response is a list of buffers handed to ``transport.writelines``.
+records before their offset), up to ``partition_max_bytes`` and the response's ``max_bytes``. Like
+Kafka (LogSegment.read -> FileRecords.slice) the last batch may be cut at that limit: every client
+drops a partial trailing batch and fetches it whole next time, and the broker parses no batch
+header past the first. The first partition with data always gets at least its first batch whole,
+so an oversized batch can never stall a consumer (KIP-74); for the others a first batch over the
+limit gives an empty answer (ReplicaManager drops an incomplete first entry). Under
+read_committed with a transaction open (LSO below the log end) whole batches below the LSO are
+returned. The response is a list of buffers written without a join (broker/send.py).
 
 Long-poll: when fewer than ``min_bytes`` are available the request waits, woken by appends to any
 partition it reads or by ``max_wait_ms`` — no polling loop. A read_committed long-poll is woken
@@ -155,8 +160,12 @@ def _collect(broker: Any, req: Any, wanted: list[tuple[str | None, Any, list[Any
                 error = ErrorCode.UNKNOWN_LEADER_EPOCH
             elif remaining > 0:
                 try:
+                    # The LSO cut only when something is unstable: with no open transaction the LSO
+                    # is the log end and there is nothing to cut. Without a cut the last batch may be
+                    # partial, as Kafka sends it (FileRecords.slice): no header walk to trim it.
+                    cut = lso if committed and lso < hw else None
                     read = plog.read(p.fetch_offset, min(p.partition_max_bytes, remaining),
-                                     min_one_batch=total == 0, max_offset=lso if committed else None)
+                                     min_one_batch=total == 0, max_offset=cut, whole_batches=cut is not None)
                     chunks = read.chunks
                     remaining -= read.size
                     total += read.size
