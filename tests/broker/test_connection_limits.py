@@ -18,6 +18,7 @@ import pytest
 from kafka.protocol.consumer import FetchRequest
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest
 from test_bad_input import FETCH_V, Wire, create_topic, fetch, produce, v2_batch
+from waiting import wait_until
 
 MiB = 1 << 20
 
@@ -120,7 +121,7 @@ def test_oversized_control_request_closes_the_connection(broker_factory: Any) ->
     with Wire(broker.bootstrap) as wire:
         wire.send_raw(struct.pack(">ihhi", 7 * MiB, 3, 4, 1))  # a 7 MiB Metadata request
         wire.assert_closed_by_peer()
-    assert "InvalidReceive: METADATA request of 7340032 bytes" in broker.log_text()
+    wait_until(lambda: "InvalidReceive: METADATA request of 7340032 bytes" in broker.log_text())
     with Wire(broker.bootstrap) as other:
         assert api_versions_ok(other)
 
@@ -135,7 +136,7 @@ def test_idle_connections_are_closed_after_connections_max_idle_ms(broker_factor
         idle.assert_closed_by_peer()
         assert time.monotonic() - started >= 0.35
         assert api_versions_ok(busy)
-    assert "idle for more than connections.max.idle.ms=400" in broker.log_text()
+    wait_until(lambda: "idle for more than connections.max.idle.ms=400" in broker.log_text())
 
 
 def test_a_client_that_stopped_reading_is_closed_when_idle(broker_factory: Any) -> None:
@@ -160,7 +161,7 @@ def test_a_client_that_stopped_reading_is_closed_when_idle(broker_factory: Any) 
         pass  # aborted with unread data: also closed
     finally:
         sock.close()
-    assert "idle for more than connections.max.idle.ms=500" in broker.log_text()
+    wait_until(lambda: "idle for more than connections.max.idle.ms=500" in broker.log_text())
 
 
 def test_max_connections_stops_accepting_until_a_slot_frees(broker_factory: Any) -> None:
@@ -188,7 +189,8 @@ def test_max_connections_per_ip_closes_the_extra_connection(broker_factory: Any)
     with Wire(broker.bootstrap) as a, Wire(broker.bootstrap) as b, Wire(broker.bootstrap) as c:
         assert api_versions_ok(a) and api_versions_ok(b)
         c.assert_closed_by_peer()
-    assert "already has the configured maximum of 2 connections" in broker.log_text()
+    # the warning is written after the close: wait for it rather than race it
+    wait_until(lambda: "already has the configured maximum of 2 connections" in broker.log_text())
 
 
 def test_per_ip_override_raises_the_limit_for_that_address(broker_factory: Any) -> None:
