@@ -61,12 +61,25 @@ static PyObject *fail(Py_ssize_t index, const char *detail) {
  *     (offsets_in_order, stamped, min_timestamp, max_timestamp, null_keys)
  * Timestamps are base_timestamp + delta; records stamped -1 (NO_TIMESTAMP) are not counted in
  * stamped/min/max. ValueError("Invalid record at index i: ...") for a malformed record. */
-static PyObject *summarize(PyObject *self, PyObject *args) {
-    (void)self;
-    Py_buffer view;
-    Py_ssize_t count;
-    long long base_ts;
-    if (!PyArg_ParseTuple(args, "y*nL", &view, &count, &base_ts)) return NULL;
+typedef struct {
+    int compacted;          /* a null key is a bad record */
+    int64_t low, high;      /* a stamped record outside [low, high] is a bad record */
+    Py_ssize_t limit;       /* bad records listed at most (0: none collected) */
+    PyObject *bad;          /* list of (index, kind, timestamp, offset_delta); kind 0 keyless, 1 timestamp */
+    Py_ssize_t bad_total;
+} collector;
+
+static int note_bad(collector *col, Py_ssize_t i, int kind, int64_t ts, int32_t offset_delta) {
+    col->bad_total++;
+    if (PyList_GET_SIZE(col->bad) >= col->limit) return 0;
+    PyObject *item = Py_BuildValue("(niLi)", i, kind, (long long)ts, (int)offset_delta);
+    if (item == NULL) return -1;
+    int rc = PyList_Append(col->bad, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+static PyObject *walk(Py_buffer view, Py_ssize_t count, long long base_ts, collector *col) {
     const unsigned char *data = (const unsigned char *)view.buf;
     cursor all = {data, data + view.len};
     int in_order = 1;
@@ -139,6 +152,13 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
             if (ts < min_ts) min_ts = ts;
             if (ts > max_ts) max_ts = ts;
         }
+        if (col != NULL) {
+            if (col->compacted && key_len < 0) {
+                if (note_bad(col, i, 0, ts, offset_delta)) goto done;
+            } else if (ts != -1 && (ts < col->low || ts > col->high)) {
+                if (note_bad(col, i, 1, ts, offset_delta)) goto done;
+            }
+        }
     }
     if (all.p != all.end) {
         PyErr_Format(PyExc_ValueError, "Incorrect declared batch size: %zd bytes remain after %zd records",
@@ -149,6 +169,45 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
     result = Py_BuildValue("(OnLLn)", in_order ? Py_True : Py_False, stamped, (long long)min_ts,
                            (long long)max_ts, null_keys);
 done:
+    return result;
+}
+
+static PyObject *summarize(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t count;
+    long long base_ts;
+    if (!PyArg_ParseTuple(args, "y*nL", &view, &count, &base_ts)) return NULL;
+    PyObject *result = walk(view, count, base_ts, NULL);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* bad_records(section, count, base_timestamp, compacted, low, high, limit) -> (total, [(index, kind,
+ * timestamp, offset_delta), ...]): the records Kafka's validateRecord refuses — kind 0 a null key on a
+ * compacted topic, kind 1 a timestamp outside [low, high] — at most ``limit`` of them listed, without
+ * a Python object for any valid record. ValueError as summarize for a malformed record. */
+static PyObject *bad_records(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer view;
+    Py_ssize_t count;
+    long long base_ts, low, high;
+    collector col = {0, 0, 0, 0, NULL, 0};
+    if (!PyArg_ParseTuple(args, "y*nLpLLn", &view, &count, &base_ts, &col.compacted, &low, &high,
+                          &col.limit))
+        return NULL;
+    col.low = low;
+    col.high = high;
+    col.bad = PyList_New(0);
+    PyObject *result = NULL;
+    if (col.bad != NULL) {
+        PyObject *summary = walk(view, count, base_ts, &col);
+        if (summary != NULL) {
+            Py_DECREF(summary);
+            result = Py_BuildValue("(nO)", col.bad_total, col.bad);
+        }
+        Py_DECREF(col.bad);
+    }
     PyBuffer_Release(&view);
     return result;
 }
@@ -156,6 +215,9 @@ done:
 static PyMethodDef methods[] = {
     {"summarize", summarize, METH_VARARGS,
      "summarize(section, count, base_timestamp) -> (offsets_in_order, stamped, min_ts, max_ts, null_keys)"},
+    {"bad_records", bad_records, METH_VARARGS,
+     "bad_records(section, count, base_timestamp, compacted, low, high, limit) -> (total, [(index, kind, "
+     "timestamp, offset_delta)])"},
     {NULL, NULL, 0, NULL},
 };
 

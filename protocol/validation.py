@@ -16,8 +16,9 @@ in ``record_errors`` (Produce v8+, KIP-467) and the batch is refused whole, with
 
 The result gives the records' largest timestamp, which the caller writes into the header for a
 CreateTime topic (Kafka's ``setMaxTimestamp`` overwrites whatever the producer claimed), and whether
-the offset deltas run 0, 1, 2, ...: if not, the batch is rebuilt (Kafka rebuilds a compressed batch
-whose inner offsets are off; records would otherwise overlap the next batch's offsets).
+the offset deltas run 0, 1, 2, ...: if not, the produce handler refuses the batch (Kafka rebuilds a
+compressed one; a rebuild here would cost an object per record, and records would otherwise overlap the
+next batch's offsets). record_errors lists at most MAX_RECORD_ERRORS records.
 
 Cost: a batch is first walked by ``_recordwalk.summarize`` (C, built by setup.py where a compiler is
 available): every record checked, no Python object per record, only a summary returned. When that
@@ -39,9 +40,14 @@ from pykafka_broker.protocol.record_walk import c_records, invalid_record, iter_
 from pykafka_broker.protocol.records import BatchHeader
 
 try:  # the optional C accelerator (setup.py); the Python walk below gives the same answers
+    from pykafka_broker.protocol._recordwalk import bad_records as _bad_records
     from pykafka_broker.protocol._recordwalk import summarize as _summarize
 except ImportError:  # pragma: no cover - built wherever a C compiler was available
-    _summarize = None
+    _summarize = _bad_records = None
+
+# record_errors lists at most this many records (Kafka lists them all; a batch of millions of tiny
+# keyless records would make the answer, and the broker's memory for it, grow without bound).
+MAX_RECORD_ERRORS = 10_000
 
 NO_TIMESTAMP = -1
 
@@ -84,6 +90,7 @@ def validate_batch(batch: memoryview, header: BatchHeader, policy: AppendPolicy,
         fast = _fast_path(section, header, policy, now_ms)
         if fast is not None:
             return fast
+        _raise_bad_records(section, header, policy, now_ms, topic_partition)
     offsets, timestamps, keys = _walk(batch, header, section, count, policy.compacted)
     in_order = offsets == _expected_offsets(header.base_offset, count)
     errors: list[tuple[int, str | None]] = []
@@ -106,14 +113,36 @@ def validate_batch(batch: memoryview, header: BatchHeader, policy: AppendPolicy,
                     timestamp_error = True
                     errors.append((i, f"Timestamp {ts} of message with offset {offsets[i]} is out of range. "
                                       f"The timestamp should be within [{low}, {high}]"))
-        elif len(stamped) < count and header.is_log_append_time:
-            timestamp_error = _lat_errors(errors, keyless, count, [ts is None for ts in timestamps])
+        elif header.is_log_append_time:  # validateTimestamp: a producer never sets LogAppendTime
+            timestamp_error = _lat_errors(errors, keyless, count, [True] * count)
     elif header.is_log_append_time:
         timestamp_error = _lat_errors(errors, keyless, count, [True] * count)
     if errors:
         errors.sort()
-        raise _record_errors(errors, timestamp_error)
+        raise _record_errors(errors[:MAX_RECORD_ERRORS], timestamp_error, len(errors))
     return ValidatedBatch(max_ts, in_order)
+
+
+def _raise_bad_records(section: Any, header: BatchHeader, policy: AppendPolicy, now_ms: int,
+                       tp: str) -> None:
+    """The records the fast path found wanting, listed by the C walk (no object per valid record)."""
+    assert _bad_records is not None
+    if policy.log_append_time:
+        low, high = -(2**63), 2**63 - 1
+    else:
+        low = max(-(2**63), now_ms - policy.timestamp_before_max_ms)
+        high = min(2**63 - 1, now_ms + policy.timestamp_after_max_ms)
+    try:
+        total, bad = _bad_records(section, header.records_count, header.base_timestamp, policy.compacted,
+                                  low, high, MAX_RECORD_ERRORS)
+    except ValueError as exc:
+        raise invalid_record(str(exc)) from None
+    keyless = f"Compacted topic cannot accept message without key in topic partition {tp}"
+    errors: list[tuple[int, str | None]] = [
+        (i, keyless if kind == 0 else f"Timestamp {ts} of message with offset {header.base_offset + delta} "
+                                      f"is out of range. The timestamp should be within [{low}, {high}]")
+        for i, kind, ts, delta in bad]
+    raise _record_errors(errors, any(kind == 1 for _, kind, _, _ in bad), total)
 
 
 def _fast_path(section: Any, header: BatchHeader, policy: AppendPolicy, now_ms: int) -> ValidatedBatch | None:
@@ -174,15 +203,17 @@ def _lat_errors(errors: list[tuple[int, str | None]], keyless: set[int], count: 
     return len(errors) > before
 
 
-def _record_errors(errors: list[tuple[int, str | None]], timestamp_error: bool) -> RecordValidationError:
-    """LogValidator.processRecordErrors: INVALID_TIMESTAMP if any record's timestamp is wrong."""
+def _record_errors(errors: list[tuple[int, str | None]], timestamp_error: bool,
+                   total: int) -> RecordValidationError:
+    """LogValidator.processRecordErrors: INVALID_TIMESTAMP if any record's timestamp is wrong.
+    ``errors`` holds at most MAX_RECORD_ERRORS of the ``total`` invalid records."""
     if timestamp_error:
         message = "One or more records have been rejected due to invalid timestamp"
         return RecordValidationError(ErrorCode.INVALID_TIMESTAMP, message, errors)
     shown = ", ".join(f"RecordError(batchIndex={i}, message='{m}')" for i, m in errors[:3])
     return RecordValidationError(
         ErrorCode.INVALID_RECORD,
-        f"One or more records have been rejected due to {len(errors)} record errors in total, and only "
+        f"One or more records have been rejected due to {total} record errors in total, and only "
         f"showing the first three errors at most: [{shown}]", errors)
 
 

@@ -6,8 +6,8 @@ offset is assigned the batch is validated as Kafka's LogValidator does (protocol
 header, CRC-32C, then every record walked (decompressed with a bounded output), keys on compacted
 topics, timestamps against ``message.timestamp.before.max.ms`` / ``after.max.ms``; every invalid
 record is listed in ``record_errors``. A CreateTime batch gets the records' largest timestamp as its
-maxTimestamp (Kafka overwrites the producer's claim), a batch whose offset deltas are not 0..n-1 is
-rebuilt. Clients may not write to internal topics (INVALID_TOPIC_EXCEPTION, as ReplicaManager).
+maxTimestamp (Kafka overwrites the producer's claim); a batch whose offset deltas are not 0..n-1 is
+refused with INVALID_RECORD (Kafka would rebuild a compressed one: a Python object per record here). Clients may not write to internal topics (INVALID_TOPIC_EXCEPTION, as ReplicaManager).
 Leader epoch 0 is stamped, and the log assigns offsets by patching ``baseOffset`` in place before
 writing those same bytes. Idempotent producers (producer
 id >= 0) are checked by the partition's producer state: a duplicate within the last 5 batches is
@@ -178,10 +178,15 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
                                       error_message=exc.message)
     except KafkaError as exc:
         return _error(index, exc.code, exc.message)
+    if not validated.offsets_in_order:
+        # Kafka rebuilds such a batch (LogValidator, compressed path) or stores it as sent; no client
+        # writes one, and rebuilding means a Python object per record for what may be millions of
+        # records from a few compressed bytes, so it is refused: nothing overlaps the next batch.
+        return _error(index, ErrorCode.INVALID_RECORD,
+                      f"Record offset deltas in topic partition {topic}-{index} are not 0 to "
+                      f"{header.records_count - 1} in order")
     target = TOPIC_CODECS.get(config.compression_type)
-    if not validated.offsets_in_order and target is None:
-        target = header.compression  # rebuilt with offset deltas 0..n-1, as LogValidator does
-    if target is not None and (target != header.compression or not validated.offsets_in_order):
+    if target is not None and target != header.compression:
         try:
             records = _recompress(records, header, target)
         except KafkaError as exc:

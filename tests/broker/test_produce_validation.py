@@ -47,12 +47,13 @@ def record(offset_delta: int, key: bytes | None = b"k", value: bytes = b"v", ts_
 
 def batch(section: bytes, count: int, *, codec: int = 0, base_ts: int | None = None,
           max_ts: int | None = None, producer_id: int = -1, base_sequence: int = -1,
-          compress_section: bool = True) -> bytes:
+          compress_section: bool = True, attributes: int = 0) -> bytes:
     """A CRC-valid magic-2 batch around ``section`` (compressed with ``codec`` unless told not to)."""
     ts = now_ms() if base_ts is None else base_ts
     payload = compress(codec, section) if codec and compress_section else section
     out = bytearray(BATCH_HEADER_SIZE) + payload
-    struct.pack_into(">qiiBIhiqqqhii", out, 0, 0, len(out) - LOG_OVERHEAD, -1, 2, 0, codec, count - 1, ts,
+    struct.pack_into(">qiiBIhiqqqhii", out, 0, 0, len(out) - LOG_OVERHEAD, -1, 2, 0, codec | attributes,
+                     count - 1, ts,
                      ts if max_ts is None else max_ts, producer_id, 0 if producer_id >= 0 else -1,
                      base_sequence, count)
     struct.pack_into(">I", out, CRC_OFFSET, compute_crc(out, 0, len(out)))
@@ -139,12 +140,47 @@ def test_every_keyless_record_on_a_compacted_topic_is_listed(broker: Any) -> Non
         assert latest_offset(w, "compacted") == 0
 
 
-def test_wrong_offset_deltas_are_rebuilt_so_batches_do_not_overlap(broker: Any) -> None:
+def test_wrong_offset_deltas_are_refused_so_batches_do_not_overlap(broker: Any) -> None:
+    """Refused rather than rebuilt: a rebuild costs a Python object per record, and a few compressed
+    bytes can hold millions of records (review finding); no client writes such a batch."""
     skewed = record(0, value=b"a") + record(5, value=b"b") + record(9, value=b"c")
     with Wire(broker.bootstrap) as w:
-        assert produce(w, TOPIC, batch(skewed, 3)).error_code == 0
-        assert produce(w, TOPIC, batch(record(0, value=b"d"), 1)).base_offset == 3
-        assert [(o, v) for o, _, v in fetch(w, TOPIC, 0)[1]] == [(0, b"a"), (1, b"b"), (2, b"c"), (3, b"d")]
+        p = produce(w, TOPIC, batch(skewed, 3))
+        assert p.error_code == ErrorCode.INVALID_RECORD and "offset deltas" in p.error_message
+        assert produce(w, TOPIC, batch(record(0, value=b"d"), 1)).base_offset == 0
+        assert [(o, v) for o, _, v in fetch(w, TOPIC, 0)[1]] == [(0, b"d")]
+
+
+def test_log_append_time_flag_on_a_create_time_topic_is_invalid_timestamp(broker: Any) -> None:
+    """validateTimestamp: a producer never sets LogAppendTime; the records' own timestamps (here ten
+    years ahead) must not slip through under the batch's claimed maxTimestamp (review finding)."""
+    now = now_ms()
+    ahead = batch(record(0, ts_delta=10 * 365 * 24 * 3600 * 1000), 1, base_ts=now, max_ts=now,
+                  attributes=0x08)
+    with Wire(broker.bootstrap) as w:
+        p = produce(w, TOPIC, ahead)
+        assert p.error_code == ErrorCode.INVALID_TIMESTAMP
+        assert [e.batch_index for e in p.record_errors] == [0]
+        assert latest_offset(w, TOPIC) == 0
+
+
+def test_millions_of_keyless_records_are_refused_in_bounded_memory(broker: Any) -> None:
+    """A small zstd batch of 2,000,000 minimal keyless records on a compacted topic: refused with the
+    first MAX_RECORD_ERRORS listed, without an object per record (review finding: +280 MiB)."""
+    from pykafka_broker.protocol.validation import MAX_RECORD_ERRORS
+    n = 2_000_000
+    section = b"".join(record(i, key=None, value=b"") for i in range(1000)) * (n // 1000)
+    assert len(section) < 16 * 1024 * 1024  # within the decompression cap: the walk is what is measured
+    pid = broker.proc.pid
+    with Wire(broker.bootstrap) as w:
+        produce(w, TOPIC, batch(record(0), 1))  # warm the produce path before the baseline
+        before = _status_kib(pid, "VmRSS")
+        p = produce(w, "compacted", batch(section, n, codec=ZSTD))
+        assert p.error_code == ErrorCode.INVALID_RECORD
+        assert len(p.record_errors) == MAX_RECORD_ERRORS
+        assert f"{n} record errors" in p.error_message
+    grown_mib = (_status_kib(pid, "VmHWM") - before) / 1024
+    assert grown_mib < 64, f"peak RSS grew by {grown_mib:.0f} MiB"
 
 
 def test_create_time_max_timestamp_is_the_records_max(broker: Any) -> None:
