@@ -27,6 +27,7 @@ from pykafka_broker.broker.topics import INTERNAL_TOPICS, validate_topic_name
 from pykafka_broker.protocol import messages
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
+from pykafka_broker.protocol.records import uvarint_bytes
 from pykafka_broker.storage.manager import TopicCreationInProgress
 
 ZERO_UUID = uuid.UUID(int=0)
@@ -59,13 +60,7 @@ def _tail_size(v: int) -> int:
 def _count(v: int, n: int) -> bytes:
     if v < 9:
         return struct.pack(">i", n)
-    n += 1  # compact array: unsigned varint of length + 1
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    return uvarint_bytes(n + 1)  # compact array: unsigned varint of length + 1
 
 
 def _count_size(v: int, n: int) -> int:
