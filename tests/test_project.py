@@ -89,3 +89,11 @@ def test_record_walk_extension_is_built_where_a_compiler_exists() -> None:
         pytest.skip("no C compiler or Python headers: the pure-Python walker is used")
     from pykafka_broker.protocol import validation
     assert validation._summarize is not None
+
+
+def test_readme_lists_every_config_that_has_no_effect() -> None:
+    from pykafka_broker.broker.config_audit import NOT_USED
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in NOT_USED if f"`{name}`" not in readme]
+    assert not missing, f"README's table of configs with no effect lacks {missing}"
