@@ -123,6 +123,18 @@ class _IndexFile:
         self._entries += 1
         self._last = entry
 
+    def checkpoint(self) -> tuple[int, tuple[int, int] | None]:
+        """The entry count and last entry, for ``restore`` to undo appends made after it."""
+        return self._entries, self._last
+
+    def restore(self, state: tuple[int, tuple[int, int] | None]) -> None:
+        """Forget the entries appended since ``checkpoint`` (the batch they index was refused).
+        Their bytes may stay in the file past the entry count: the next append overwrites them,
+        a trim cuts them. After a crash a reload either rejects such an entry (it points at the
+        log's end or past it) or finds one that still points at a batch start no later than the
+        offset it names, so lookups that start there stay correct."""
+        self._entries, self._last = state
+
     def persist(self) -> None:
         """Trim the file to its entries (creating it when missing): at roll and close, as Kafka's
         trimToValidSize. The entries themselves were written by each append; no fsync here."""
