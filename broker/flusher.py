@@ -115,6 +115,14 @@ class Flusher:
         self._pending, self._full, self._waiters = {}, set(), {}
         rounds = []
         for plog in logs:
+            fut = waiters.get(id(plog))
+            if plog.offline is not None:
+                # Offline since it asked (a flush of the previous round failed): nothing it wrote
+                # since the last good flush may be acknowledged.
+                if fut is not None and not fut.done():
+                    fut.set_exception(FlushFailed(plog.topic, plog.partition,
+                                                  f"{plog.dir} is offline: {plog.offline}"))
+                continue
             try:
                 ticket = plog.begin_flush(rolled_only=id(plog) not in full)
             except OSError as exc:
@@ -123,7 +131,6 @@ class Flusher:
                 _failed_start.error(f"start:{plog.topic}-{plog.partition}",
                                     "starting the flush of %s-%d failed: %r", plog.topic,
                                     plog.partition, exc)
-                fut = waiters.get(id(plog))
                 if fut is not None and not fut.done():
                     fut.set_exception(FlushFailed(plog.topic, plog.partition,
                                                   f"flush of {plog.dir} failed: {exc}"))

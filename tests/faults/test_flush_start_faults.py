@@ -145,3 +145,28 @@ async def test_flusher_fails_only_the_waiters_and_keeps_flushing_after_enospc(
     finally:
         await broker.flusher.stop()
         broker.logs.close()
+
+
+async def test_waiter_of_a_log_gone_offline_in_the_previous_round_is_not_acknowledged(
+        tmp_path: Path) -> None:
+    broker = open_broker(BrokerConfig(data_dir=tmp_path, props={"log.flush.interval.messages": "1"}))
+    try:
+        broker.logs.create_topic("t", 1, {})
+        plog = broker.logs.get_log("t", 0)
+        io = FaultyIO(f"{os.sep}t-0{os.sep}")
+        with use_io(io):
+            io.fsync_errno = errno.EIO
+            first, second = _stamped(now_ms()), _stamped(now_ms())
+            plog.append(first, read_batch_header(first), now_ms())
+            fut1 = broker.flusher.after_append(plog)
+            plog.append(second, read_batch_header(second), now_ms())  # while the fsync runs
+            fut2 = broker.flusher.after_append(plog)
+            assert fut1 is not None and fut2 is not None and fut1 is not fut2
+            for fut in (fut1, fut2):
+                with pytest.raises(KafkaError) as failed:
+                    await fut
+                assert failed.value.code is ErrorCode.KAFKA_STORAGE_ERROR
+        assert plog.offline is not None
+    finally:
+        await broker.flusher.stop()
+        broker.logs.close()
