@@ -137,9 +137,12 @@ class LogFlushing:
 
     def flush(self, now_ms: int | None = None) -> None:
         """Synchronous flush, for shutdown, tests and offline tools. KafkaError KAFKA_STORAGE_ERROR
-        (the log offline) when an fsync fails."""
+        (the log offline) when an fsync fails, or when the flush cannot start (see begin_flush)."""
         self.check_online()
-        ticket = self.begin_flush(now_ms)
+        try:
+            ticket = self.begin_flush(now_ms)
+        except OSError as exc:  # nothing started; offline only for a real I/O error
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {exc}") from exc
         try:
             ticket.sync()
         except OSError as exc:

@@ -170,3 +170,16 @@ async def test_waiter_of_a_log_gone_offline_in_the_previous_round_is_not_acknowl
     finally:
         await broker.flusher.stop()
         broker.logs.close()
+
+
+def test_synchronous_flush_that_cannot_start_answers_storage_error(tmp_path: Path) -> None:
+    plog = _rolled_log(tmp_path)
+    data = _stamped(NOW + 10_000)
+    plog.append(data, read_batch_header(data), NOW)
+    with use_io(FaultyIO(".timeindex")) as io:
+        io.pwrite_errno = ENOSPC
+        with pytest.raises(KafkaError) as failed:
+            plog.flush()
+    assert failed.value.code is ErrorCode.KAFKA_STORAGE_ERROR and plog.offline is None
+    plog.flush()
+    assert plog.recovery_point == plog.log_end_offset
