@@ -15,19 +15,21 @@ default executor.
 
 An fsync that fails takes its log offline (``PartitionLog.fail_flush`` explains why it is never
 retried): requests waiting for that log's flush get KafkaError KAFKA_STORAGE_ERROR, other logs of
-the same round complete normally. The fds are duplicated on the loop before the executor fsyncs
-them, so a segment roll that closes the original fd meanwhile cannot make the flush hit a reused
-descriptor.
+the same round complete normally. The fds a flush syncs are its own (opened or duplicated by
+``begin_flush``, closed on the loop when the round ends), so a segment roll that closes the append
+fd meanwhile cannot make the flush hit a reused descriptor. A flush that cannot even start (out of
+fds, no space for the final time-index entry) fails only its own waiters; its rolled segments stay
+pending for the next round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.storage.files import fsync_fd
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from pykafka_broker.broker.context import Broker
 
 log = logging.getLogger("pykafka_broker.flusher")
+_failed_start = RateLimitedLog(log)
 
 CHECKPOINT_INTERVAL_S = 60.0  # log.flush.offset.checkpoint.interval.ms
 TIME_FLUSH_CHECK_S = 1.0
@@ -112,10 +115,33 @@ class Flusher:
         self._pending, self._full, self._waiters = {}, set(), {}
         rounds = []
         for plog in logs:
-            ticket = plog.begin_flush(rolled_only=id(plog) not in full)
-            rounds.append((plog, ticket, [os.dup(fd) for fd in ticket.fds]))
+            fut = waiters.get(id(plog))
+            if plog.offline is not None:
+                # Offline since it asked (a flush of the previous round failed): nothing it wrote
+                # since the last good flush may be acknowledged.
+                if fut is not None and not fut.done():
+                    fut.set_exception(FlushFailed(plog.topic, plog.partition,
+                                                  f"{plog.dir} is offline: {plog.offline}"))
+                continue
+            try:
+                ticket = plog.begin_flush(rolled_only=id(plog) not in full)
+            except OSError as exc:
+                # begin_flush kept the rolled segments pending (and took the log offline for an
+                # I/O error, not for running out of fds or space): only this log's waiters fail.
+                _failed_start.error(f"start:{plog.topic}-{plog.partition}",
+                                    "starting the flush of %s-%d failed: %r", plog.topic,
+                                    plog.partition, exc)
+                if fut is not None and not fut.done():
+                    fut.set_exception(FlushFailed(plog.topic, plog.partition,
+                                                  f"flush of {plog.dir} failed: {exc}"))
+                continue
+            rounds.append((plog, ticket))
+        if not rounds:
+            return
         loop = asyncio.get_running_loop()
-        job = loop.run_in_executor(None, _fsync_each, [fds for _plog, _ticket, fds in rounds])
+        # The tickets' fds belong to this round (only complete_flush / fail_flush close them, on
+        # the loop, after the executor is done), so they are fsynced as they are.
+        job = loop.run_in_executor(None, _fsync_each, [list(ticket.fds) for _plog, ticket in rounds])
         self._running = job
 
         def finished(f: asyncio.Future[list[OSError | None]]) -> None:
@@ -123,7 +149,7 @@ class Flusher:
             exc = f.exception()
             errors = [exc] * len(rounds) if exc is not None else f.result()
             rolled = False
-            for (plog, ticket, _fds), error in zip(rounds, errors, strict=True):
+            for (plog, ticket), error in zip(rounds, errors, strict=True):
                 fut = waiters.get(id(plog))
                 if error is None:
                     before = plog.recovery_point
@@ -170,33 +196,44 @@ class Flusher:
         since_checkpoint = 0.0
         while True:
             await asyncio.sleep(TIME_FLUSH_CHECK_S)
-            broker = self._broker
-            if broker is None:
-                continue
-            now = now_ms()
-            for plog in broker.logs.all_logs():
-                if plog.needs_flush(now):
-                    self.request(plog)
-                elif plog.has_unsynced_rolls:  # rolled by an append that did not ask the flusher
-                    self.request_roll_flush(plog)
             since_checkpoint += TIME_FLUSH_CHECK_S
+            try:
+                self._periodic_pass(since_checkpoint >= CHECKPOINT_INTERVAL_S)
+            except Exception as exc:  # never let one bad pass stop every later flush and checkpoint
+                _failed_start.error("periodic", "periodic flush pass failed: %r", exc, exc_info=exc)
             if since_checkpoint >= CHECKPOINT_INTERVAL_S:
                 since_checkpoint = 0.0
-                self.checkpoint_soon()
+
+    def _periodic_pass(self, checkpoint: bool) -> None:
+        broker = self._broker
+        if broker is None:
+            return
+        now = now_ms()
+        for plog in broker.logs.all_logs():
+            if plog.needs_flush(now):
+                # Nobody awaits this future: its failure is logged by the round, not by asyncio.
+                self.request(plog).add_done_callback(_consume)
+            elif plog.has_unsynced_rolls:  # rolled by an append that did not ask the flusher
+                self.request_roll_flush(plog)
+        if checkpoint:
+            self.checkpoint_soon()
+
+
+def _consume(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _fsync_each(fd_groups: list[list[int]]) -> list[OSError | None]:
-    """fsync each log's fds (closing them); per log, None or the first error."""
+    """fsync each log's fds (left open: the log closes them); per log, None or the first error."""
     results: list[OSError | None] = []
     for fds in fd_groups:
         error: OSError | None = None
         for fd in fds:
             try:
-                if error is None:
-                    fsync_fd(fd)
+                fsync_fd(fd)
             except OSError as exc:
                 error = exc
-            finally:
-                os.close(fd)
+                break
         results.append(error)
     return results

@@ -19,7 +19,8 @@ producer's pending offsets. When every marker is written (and flushed when requi
 completes the transaction. Markers are written before the EndTxn reply is sent when nothing needs an
 fsync first, so a client rarely sees CONCURRENT_TRANSACTIONS. A failed marker write is retried after
 ``MARKER_RETRY_S``, a failed append of the Complete record after the runtime's back-off, as Kafka
-retries both until they succeed.
+retries both until they succeed. A marker whose fsync failed (or could not start) counts as not
+written: the transaction stays PrepareCommit/PrepareAbort until it is written again and synced.
 
 At startup every partition is replayed, then ``on_loaded`` re-issues the markers of prepared
 transactions and arms the timeouts of open ones (the group side has been loaded first, so its pending
@@ -38,6 +39,7 @@ from pykafka_broker.broker.coordinator.result import TimerKey
 from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime
 from pykafka_broker.broker.coordinator.topic import InternalTopic
 from pykafka_broker.broker.group_driver import OFFSETS_TOPIC
+from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.broker.txn import TransactionCoordinator, TxnConfig, TxnOffsetCommitCheck, WriteMarkers
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
     from pykafka_broker.storage.manager import LogManager
 
 log = logging.getLogger("pykafka_broker.txn")
+_marker_retry_log = RateLimitedLog(log)
 
 TXN_TOPIC = "__transaction_state"
 TOPIC = InternalTopic(TXN_TOPIC, "transaction.state.log.num.partitions",
@@ -161,7 +164,7 @@ class TxnDriver:
         if self._stopped:
             return  # re-issued by on_loaded at the next start
         now = now_ms()
-        flushes: list[asyncio.Future[None]] = []
+        flushes: list[tuple[tuple[str, int], asyncio.Future[None]]] = []
         for i, (topic, partition) in enumerate(m.partitions):
             plog = self.logs.get_log(topic, partition)
             if plog is None:  # deleted meanwhile: Kafka drops markers for unknown partitions too
@@ -187,22 +190,31 @@ class TxnDriver:
             self.waiters.notify(topic, partition, CONTROL_BATCH_BYTES)
             flush = self.flusher.after_append(plog)
             if flush is not None:
-                flushes.append(flush)
+                flushes.append(((topic, partition), flush))
         if not flushes:
             self._markers_written(m)
             return
 
-        def flushed(f: asyncio.Future[Any]) -> None:
-            if not f.cancelled() and f.exception() is None:
+        def flushed(f: asyncio.Future[list[Any]]) -> None:
+            # A marker whose fsync failed is not written: the transaction stays PrepareCommit /
+            # PrepareAbort and those markers are written again (a second marker of the same
+            # transaction is harmless, as after a restart's re-issue), never completed unsynced.
+            results = f.result()
+            failed = [tp for (tp, _), result in zip(flushes, results, strict=True)
+                      if isinstance(result, BaseException)]
+            if not failed:
                 self._markers_written(m)
-            else:  # a disk failure the flusher reports; complete rather than stall the transactional id
-                log.error("transaction %s: flushing markers failed", m.transactional_id)
-                self._markers_written(m)
-        asyncio.gather(*flushes).add_done_callback(flushed)
+                return
+            error = next(r for r in results if isinstance(r, BaseException))
+            self._retry_markers(replace(m, partitions=tuple(failed)), error)
+        asyncio.gather(*(fut for _, fut in flushes), return_exceptions=True).add_done_callback(flushed)
 
     def _retry_markers(self, m: WriteMarkers, exc: BaseException) -> None:
-        log.error("transaction %s: writing markers failed (%r); retrying in %.0f s", m.transactional_id, exc,
-                  MARKER_RETRY_S)
+        # Until the disk is back (or the next start for an offline log) this repeats every
+        # MARKER_RETRY_S: one line per transactional id and interval, with the count suppressed.
+        _marker_retry_log.error(f"markers:{m.transactional_id}",
+                                "transaction %s: writing markers failed (%r); retrying in %.0f s",
+                                m.transactional_id, exc, MARKER_RETRY_S)
         asyncio.get_running_loop().call_later(MARKER_RETRY_S, self._write_markers, m)
 
     def _markers_written(self, m: WriteMarkers) -> None:

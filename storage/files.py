@@ -11,6 +11,7 @@ fails with ENOSPC, EIO or short writes (``use_io``) without patching ``os`` for 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,16 @@ def offset_from_file_name(name: str) -> int | None:
     if len(stem) != 20 or not stem.isdigit():
         return None
     return int(stem)
+
+
+# Out of descriptors (EMFILE, ENFILE) or memory for a map (ENOMEM): the process ran short of a
+# resource, the disk did not fail. The request is refused and may be retried; the log stays online.
+RESOURCE_ERRNOS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM))
+
+
+def is_resource_error(exc: BaseException) -> bool:
+    """``exc`` reports a transient shortage of descriptors or memory, not an I/O failure."""
+    return isinstance(exc, OSError) and exc.errno in RESOURCE_ERRNOS
 
 
 class FileIO:

@@ -123,6 +123,18 @@ class _IndexFile:
         self._entries += 1
         self._last = entry
 
+    def checkpoint(self) -> tuple[int, tuple[int, int] | None]:
+        """The entry count and last entry, for ``restore`` to undo appends made after it."""
+        return self._entries, self._last
+
+    def restore(self, state: tuple[int, tuple[int, int] | None]) -> None:
+        """Forget the entries appended since ``checkpoint`` (the batch they index was refused).
+        Their bytes may stay in the file past the entry count: the next append overwrites them,
+        a trim cuts them. After a crash a reload either rejects such an entry (it points at the
+        log's end or past it) or finds one that still points at a batch start no later than the
+        offset it names, so lookups that start there stay correct."""
+        self._entries, self._last = state
+
     def persist(self) -> None:
         """Trim the file to its entries (creating it when missing): at roll and close, as Kafka's
         trimToValidSize. The entries themselves were written by each append; no fsync here."""
@@ -212,11 +224,15 @@ class _IndexFile:
         self._file_size = size
         return [self._decode(raw) for raw in self.entry.iter_unpack(data)]
 
+    # The first entry that may be all zeros and still be real: none for the offset index (its
+    # first entry's position is above 0), the second for the time index (see TimeIndex).
+    _first_nonzero = 0
+
     def _used_entries(self, view: mmap.mmap, slots: int) -> int:
         """Entries before the zero-filled tail a preallocated file has after a crash: real entries
-        are never all zeros (positions and timestamps increase from above 0), so binary search."""
+        from ``_first_nonzero`` on are never all zeros (both columns increase), so binary search."""
         zero = bytes(self.entry.size)
-        lo, hi = 0, slots
+        lo, hi = min(self._first_nonzero, slots), slots
         while lo < hi:
             mid = (lo + hi) // 2
             start = mid * self.entry.size
@@ -280,6 +296,10 @@ class OffsetIndex(_IndexFile):
 class TimeIndex(_IndexFile):
     __slots__ = ()
     entry = _TIME_ENTRY
+    # (timestamp 0, relative offset 0) is a real first entry (a producer stamping 0), all zeros: it
+    # always counts. A crash right after the file was preallocated leaves it zero without being
+    # written; read back as (0, base offset) it is still a true lower bound for every lookup.
+    _first_nonzero = 1
 
     def _decode(self, raw: tuple[int, int]) -> tuple[int, int]:
         return raw[0], self.base_offset + raw[1]

@@ -8,6 +8,8 @@ or an fsync fails, or a read hits an I/O error, the log goes offline. An offline
 KAFKA_STORAGE_ERROR to appends, reads and offset lookups until the broker restarts, its recovery
 point never moves again, and the data dir is not marked cleanly shut down, so the next start
 rescans it from the recovery point. Other logs keep serving. The error is logged once, with the path.
+Running out of descriptors or memory (EMFILE, ENFILE, ENOMEM) is not a storage failure: a read or
+an append that changed nothing is refused with KAFKA_STORAGE_ERROR and the log stays online.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import os
 import random
 import shutil
+import time
 import uuid
 from bisect import bisect_right
 from pathlib import Path
@@ -30,7 +33,7 @@ from pykafka_broker.protocol.records import (
     record_offsets_and_timestamps,
 )
 
-from .files import fsync_path
+from .files import fsync_path, is_resource_error
 from .log_flush import LogFlushing
 from .log_loader import index_completed, load_log
 from .log_types import AppendResult, FlushTicket, LogConfig, ReadResult
@@ -44,6 +47,7 @@ from .txn_index import (
 )
 
 log = logging.getLogger(__name__)
+RESOURCE_LOG_INTERVAL_S = 10.0  # at most one "out of fds" warning per log this often
 
 __all__ = ["AppendResult", "FlushTicket", "LogConfig", "PartitionLog", "ReadResult"]
 
@@ -68,6 +72,7 @@ class PartitionLog(LogFlushing):
         self._closed = False
         self.offline: str | None = None  # why the log stopped serving (its I/O failed)
         self._write_failing = False  # a rolled-back write failure was logged; quiet until one succeeds
+        self._resource_logged_at = float("-inf")  # last EMFILE/ENOMEM warning (time.monotonic)
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.topic}-{self.partition}, {self.log_start_offset}..{self.log_end_offset})"
@@ -118,8 +123,20 @@ class PartitionLog(LogFlushing):
             segment.release()
         self._pending_sync = []
 
-    def _storage_error(self, exc: OSError, what: str) -> KafkaError:
-        """Take the log offline for ``exc`` and return the error its callers answer with."""
+    def _storage_error(self, exc: OSError, what: str, *, may_retry: bool = True) -> KafkaError:
+        """Take the log offline for ``exc`` and return the error its callers answer with.
+
+        Running out of descriptors or memory (EMFILE, ENFILE, ENOMEM: e.g. many client
+        connections) is no disk failure: when ``may_retry`` (nothing was changed: a read, or an
+        append refused before its data went in) the request gets KAFKA_STORAGE_ERROR, which
+        clients retry, and the log stays online."""
+        if may_retry and is_resource_error(exc):
+            now = time.monotonic()
+            if now - self._resource_logged_at >= RESOURCE_LOG_INTERVAL_S:
+                self._resource_logged_at = now
+                log.warning("%s: %s failed, request refused, log kept online: %s", self._describe(),
+                            what, exc)
+            return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {what} failed: {exc}")
         path = getattr(exc, "filename", None) or self.dir
         self.mark_offline(f"{what} {path} failed: {exc}")
         return KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {what} failed: {exc}")
@@ -174,7 +191,8 @@ class PartitionLog(LogFlushing):
         try:
             index_completed(self.active, self.producer_state.commit(final, marker))
         except OSError as exc:  # the .txnindex write
-            raise self._storage_error(exc, "transaction index write to") from exc
+            # The batch is in the segment already: no retry of a half-done append.
+            raise self._storage_error(exc, "transaction index write to", may_retry=False) from exc
         self.log_end_offset = final.next_offset
         self._unflushed_messages += max(header.records_count, 1)
         return AppendResult(base_offset, final.last_offset, append_time, self.log_start_offset)
@@ -317,7 +335,8 @@ class PartitionLog(LogFlushing):
                     fsync_path(path)
             self.active.close(sync=sync)
         except OSError as exc:
-            self._storage_error(exc, "close of")  # offline: recovery point kept, next start rescans
+            # Offline: the recovery point is kept and the next start rescans.
+            self._storage_error(exc, "close of", may_retry=False)
             return
         if sync:
             self.closed_synced()

@@ -6,12 +6,14 @@ the loop. A mixin of PartitionLog, which holds the state used here.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
+from .files import is_resource_error
 from .log_types import FlushTicket, LogConfig
 
 if TYPE_CHECKING:
@@ -66,34 +68,48 @@ class LogFlushing:
         directory are synced, and the recovery point may advance to the active segment's base."""
         if self.offline is not None:
             return FlushTicket(self.recovery_point, (), ())
+        # Nothing of the log's state changes until every file is open: an error on the way (ENOSPC
+        # on the final time-index entry, EMFILE on an open) leaves the rolled segments pending,
+        # so no later flush advances the recovery point past files that were never fsynced.
         active = self.active
         paths = list(dict.fromkeys(self._pending_sync))
-        self._pending_sync = []
-        if self._dirs_unsynced:  # a new partition: its directory entry (and its files' entries)
+        dirs_unsynced = self._dirs_unsynced
+        if dirs_unsynced:  # a new partition: its directory entry (and its files' entries)
             paths += [self.dir, self.dir.parent]
-            self._dirs_unsynced = False
-        opened = []
-        if rolled_only:
-            offset = active.base_offset
-        else:
-            active.persist_indexes(final_time_entry=True, trim=False)
-            # The append descriptor may be evicted from the cache (and its number reused) while the
-            # fsync runs off the loop: sync a duplicate, which shares its error state, or the file
-            # opened anew when the cache closed it (an unseen writeback error still shows there).
-            fd = active.fd
-            if fd is not None:
-                opened.append(os.dup(fd))
+        opened: list[int] = []
+        try:
+            if rolled_only:
+                offset = active.base_offset
             else:
-                paths.insert(0, active.log_path)
-            paths += active.index_paths
-            offset = self.log_end_offset
+                active.persist_indexes(final_time_entry=True, trim=False)
+                # The append descriptor may be evicted from the cache (and its number reused) while
+                # the fsync runs off the loop: sync a duplicate, which shares its error state, or
+                # the file opened anew when the cache closed it (an unseen writeback error still
+                # shows there).
+                fd = active.fd
+                if fd is not None:
+                    opened.append(os.dup(fd))
+                else:
+                    paths.insert(0, active.log_path)
+                paths += active.index_paths
+                offset = self.log_end_offset
+            for path in dict.fromkeys(paths):
+                try:
+                    opened.append(os.open(path, os.O_RDONLY))
+                except FileNotFoundError:  # deleted by retention or compaction meanwhile
+                    pass
+        except OSError as exc:
+            for fd in opened:
+                os.close(fd)
+            if not is_resource_error(exc) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                self.mark_offline(f"starting a flush failed: {exc}")
+            raise
+        # Rolls made while the fsync runs append to a fresh list, synced by the next flush.
+        self._pending_sync = []
+        self._dirs_unsynced = False
+        if not rolled_only:
             self._unflushed_messages = 0
             self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
-        for path in dict.fromkeys(paths):
-            try:
-                opened.append(os.open(path, os.O_RDONLY))
-            except FileNotFoundError:  # deleted by retention or compaction meanwhile
-                pass
         return FlushTicket(offset, tuple(opened), tuple(opened))
 
     def complete_flush(self, ticket: FlushTicket) -> None:
@@ -121,9 +137,12 @@ class LogFlushing:
 
     def flush(self, now_ms: int | None = None) -> None:
         """Synchronous flush, for shutdown, tests and offline tools. KafkaError KAFKA_STORAGE_ERROR
-        (the log offline) when an fsync fails."""
+        (the log offline) when an fsync fails, or when the flush cannot start (see begin_flush)."""
         self.check_online()
-        ticket = self.begin_flush(now_ms)
+        try:
+            ticket = self.begin_flush(now_ms)
+        except OSError as exc:  # nothing started; offline only for a real I/O error
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self._describe()}: {exc}") from exc
         try:
             ticket.sync()
         except OSError as exc:

@@ -8,7 +8,7 @@ keeps its size and the file is O_APPEND), so reopening is always right.
 
 A descriptor is closed without an fsync when it is evicted. That loses nothing and hides no error:
 the data stays in the page cache, and a writeback error nobody has seen yet is reported to the next
-fsync through a newly opened descriptor (Linux errseq, since 4.13), which is what the flusher uses.
+fsync through a newly opened descriptor (Linux errseq, since 4.17), which is what the flusher uses.
 
 Only the event loop's thread may use the shared cache (``SHARED``): appends, rolls, closes and
 flushes run there. A thread that writes segments of its own (the cleaner) uses its own cache, so

@@ -205,22 +205,33 @@ class LogSegment:
         position = self.size
         try:
             write_all(fd, batch)
+            # An index entry that cannot be written (a full disk where the sparse index needs a
+            # block, no fd to open it) refuses the batch like a failed write: the .log goes back
+            # to its size before it, so a restart never brings the refused batch back.
+            self._track(position, header)
         except OSError as exc:
             truncate_fd(fd, position)  # an OSError here leaves unknown bytes: log goes offline
             raise WriteRolledBack(self.log_path, exc) from exc
-        self._track(position, header)
 
     def _track(self, position: int, header: BatchHeader) -> None:
-        if header.max_timestamp > self.max_timestamp:
-            self.max_timestamp = header.max_timestamp
-            self.offset_of_max_timestamp = header.last_offset
-        if self.first_batch_timestamp is None:
-            self.first_batch_timestamp = header.max_timestamp
+        """Account for the batch written at ``position``; all or nothing: when an index write
+        raises, the segment's state (and both indexes) are as before the batch."""
+        max_timestamp, offset_of_max = self.max_timestamp, self.offset_of_max_timestamp
+        if header.max_timestamp > max_timestamp:
+            max_timestamp, offset_of_max = header.max_timestamp, header.last_offset
         # One index entry each time more than index.interval.bytes went in since the last one.
         if self._bytes_since_index > self.index_interval_bytes:
+            undo = self.offset_index.checkpoint()
             self.offset_index.append(header.last_offset, position)
-            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            try:
+                self.time_index.maybe_append(max_timestamp, offset_of_max)
+            except BaseException:
+                self.offset_index.restore(undo)
+                raise
             self._bytes_since_index = 0
+        self.max_timestamp, self.offset_of_max_timestamp = max_timestamp, offset_of_max
+        if self.first_batch_timestamp is None:
+            self.first_batch_timestamp = header.max_timestamp
         self._bytes_since_index += header.size
         self.size = position + header.size
         self.next_offset = header.next_offset

@@ -121,3 +121,18 @@ def test_maps_are_bounded_and_hold_no_descriptor(tmp_path: Path) -> None:
         assert sum(1 for idx in indexes if idx._map is not None) <= 3
     finally:
         MAPS.max_maps = saved
+
+
+def test_time_index_entry_of_timestamp_zero_at_the_base_survives_a_crash(tmp_path: Path) -> None:
+    """(0, base offset) is all zeros on disk: a reload must not take it for the preallocated tail."""
+    path = tmp_path / "x.timeindex"
+    idx = TimeIndex(path, 100, 1 << 20)
+    idx.maybe_append(0, 100)  # preallocated, not trimmed: what a crash leaves behind
+    again = TimeIndex(path, 100, 1 << 20)
+    assert again.load(last_offset_bound=100)
+    assert len(again) == 1 and again.last_entry == (0, 100)
+    idx.maybe_append(5, 103)
+    again = TimeIndex(path, 100, 1 << 20)
+    assert again.load(last_offset_bound=103)
+    assert len(again) == 2 and again.last_entry == (5, 103) and again.lookup(6) == 103
+    assert again.lookup(5) == 100
