@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from pykafka_broker.broker.config_defs import ConfigDef
 
-_LEVEL = ("recompression to the topic's compression.type uses Kafka's default level (gzip 6, lz4 9, "
-          "zstd 3) whatever this says")
 _TIERED = "there is no tiered storage"
 _ONE_REPLICA = ("every partition has exactly one replica, this node, so the in-sync replica set is always "
                 "complete; acks=all does not fail with NOT_ENOUGH_REPLICAS when this is above 1 as it would "
@@ -33,9 +31,6 @@ NOT_USED: dict[str, str] = {
     "num.io.threads": "requests are handled on the event loop; slow file work goes to a thread pool",
     "max.incremental.fetch.session.cache.slots": "no fetch sessions (KIP-227) are kept: every Fetch is "
                                                  "a full one",
-    "compression.gzip.level": _LEVEL,
-    "compression.lz4.level": _LEVEL,
-    "compression.zstd.level": _LEVEL,
     "log.flush.offset.checkpoint.interval.ms": "the recovery-point checkpoint is written every 60 s (Kafka's "
                                                "default), at startup and at shutdown, whatever this says",
     "log.flush.start.offset.checkpoint.interval.ms": "the log-start-offset checkpoint is written every 60 s "

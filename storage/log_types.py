@@ -24,6 +24,9 @@ class LogConfig:
     flush_interval_ms: int = _LONG_MAX  # flush.ms
     compact: bool = False  # cleanup.policy includes "compact" (keyless records refused; storage/cleaner.py)
     compression_type: str = "producer"  # compression.type: "producer" keeps batches as sent
+    compression_gzip_level: int = -1  # compression.gzip.level (-1: the codec's default, 6)
+    compression_lz4_level: int = 9  # compression.lz4.level
+    compression_zstd_level: int = 3  # compression.zstd.level
     timestamp_before_max_ms: int = _LONG_MAX  # message.timestamp.before.max.ms (produce validation)
     timestamp_after_max_ms: int = 3600000  # message.timestamp.after.max.ms (KIP-1030)
 
@@ -58,6 +61,9 @@ _TOPIC_KEYS = {
     "flush.ms": "flush_interval_ms",
     "message.timestamp.before.max.ms": "timestamp_before_max_ms",
     "message.timestamp.after.max.ms": "timestamp_after_max_ms",
+    "compression.gzip.level": "compression_gzip_level",
+    "compression.lz4.level": "compression_lz4_level",
+    "compression.zstd.level": "compression_zstd_level",
 }
 
 

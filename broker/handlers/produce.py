@@ -7,7 +7,8 @@ header, CRC-32C, then every record walked (decompressed with a bounded output), 
 topics, timestamps against ``message.timestamp.before.max.ms`` / ``after.max.ms``; every invalid
 record is listed in ``record_errors``. A CreateTime batch gets the records' largest timestamp as its
 maxTimestamp (Kafka overwrites the producer's claim); a batch whose offset deltas are not 0..n-1 is
-refused with INVALID_RECORD (Kafka would rebuild a compressed one: a Python object per record here). Clients may not write to internal topics (INVALID_TOPIC_EXCEPTION, as ReplicaManager).
+refused with INVALID_RECORD (Kafka would rebuild a compressed one: a Python object per record here).
+Clients may not write to internal topics (INVALID_TOPIC_EXCEPTION, as ReplicaManager).
 Leader epoch 0 is stamped, and the log assigns offsets by patching ``baseOffset`` in place before
 writing those same bytes. Idempotent producers (producer
 id >= 0) are checked by the partition's producer state: a duplicate within the last 5 batches is
@@ -43,6 +44,7 @@ from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, handler
 from pykafka_broker.broker.flusher import FlushFailed
 from pykafka_broker.broker.topics import INTERNAL_TOPICS
 from pykafka_broker.protocol.api_keys import ApiKey
+from pykafka_broker.protocol.compression import compress
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError, ProtocolError
 from pykafka_broker.protocol.produce import (
     ProducePartitionResult,
@@ -50,23 +52,29 @@ from pykafka_broker.protocol.produce import (
     decode_produce_request,
     encode_produce_response,
 )
+from pykafka_broker.protocol.record_walk import records_section
 from pykafka_broker.protocol.records import (
+    ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
+    COMPRESSION_MASK,
+    CRC_OFFSET,
+    LOG_OVERHEAD,
     MAGIC_OFFSET,
     BatchHeader,
-    build_batch,
+    compute_crc,
     crc_matches,
-    decode_records,
     read_batch_header,
     set_create_max_timestamp,
 )
 from pykafka_broker.protocol.validation import AppendPolicy, RecordValidationError, validate_batch
+from pykafka_broker.storage.log_types import LogConfig
 
 # compression.type values that make the broker rewrite batches; "producer" keeps them as sent.
 TOPIC_CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 MIN_SERVED, MAX_VERSION = 3, 12
 _EPOCH = struct.Struct(">i")
+_BATCH_LENGTH, _ATTRIBUTES, _CRC = struct.Struct(">i"), struct.Struct(">h"), struct.Struct(">I")
 LEADER_EPOCH_OFFSET = 12
 
 
@@ -124,16 +132,23 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> ProducePa
     return ProducePartitionResult(index, int(code), error_message=message)
 
 
-def _recompress(records: memoryview, header: BatchHeader, codec: int) -> memoryview:
-    """Rewrite a batch with the topic's ``compression.type`` (Kafka's LogValidator recompression):
-    the one place besides compaction where the broker decodes records. Producer id, epoch, base
-    sequence, transactional flag, record timestamps, keys, values and headers are kept."""
-    decoded = decode_records(records)
-    rebuilt = build_batch([(r.key, r.value, r.headers, r.timestamp) for r in decoded], codec=codec,
-                          producer_id=header.producer_id, producer_epoch=header.producer_epoch,
-                          base_sequence=header.base_sequence, transactional=header.is_transactional,
-                          partition_leader_epoch=header.partition_leader_epoch)
-    return memoryview(rebuilt)
+def _recompress(records: memoryview, header: BatchHeader, codec: int, config: LogConfig) -> memoryview:
+    """Rewrite a batch with the topic's ``compression.type`` and ``compression.<codec>.level`` (Kafka's
+    LogValidator recompression). A v2 batch's records section is the same whatever the codec, and the
+    offset deltas are known to be 0..n-1, so this recompresses the (bounded) decompressed section as
+    it is: header fields (producer id, epoch, sequence, timestamps, flags) kept, codec bits, length and
+    CRC rewritten, no record decoded."""
+    section = records_section(records, header.compression, header.size)
+    level = {1: None if config.compression_gzip_level < 0 else config.compression_gzip_level,
+             3: config.compression_lz4_level, 4: config.compression_zstd_level}.get(codec)
+    payload = compress(codec, section, level=level)
+    out = bytearray(BATCH_HEADER_SIZE + len(payload))
+    out[:BATCH_HEADER_SIZE] = records[:BATCH_HEADER_SIZE]
+    out[BATCH_HEADER_SIZE:] = payload
+    _BATCH_LENGTH.pack_into(out, 8, len(out) - LOG_OVERHEAD)
+    _ATTRIBUTES.pack_into(out, ATTRIBUTES_OFFSET, (header.attributes & ~COMPRESSION_MASK) | codec)
+    _CRC.pack_into(out, CRC_OFFSET, compute_crc(out, 0, len(out)))
+    return memoryview(out)
 
 
 def _append_one(broker: Any, topic: str, index: int, records: memoryview | None, now: int,
@@ -188,7 +203,7 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
     target = TOPIC_CODECS.get(config.compression_type)
     if target is not None and target != header.compression:
         try:
-            records = _recompress(records, header, target)
+            records = _recompress(records, header, target, config)
         except KafkaError as exc:
             return _error(index, exc.code, exc.message)
         header = read_batch_header(records)
@@ -197,7 +212,7 @@ def _append_one(broker: Any, topic: str, index: int, records: memoryview | None,
             return _error(index, ErrorCode.MESSAGE_TOO_LARGE,
                           f"The batch recompressed to {config.compression_type} is {size} bytes, over "
                           f"the max message size ({max_bytes}).")
-    elif not config.log_append_time and (header.max_timestamp != validated.max_timestamp
+    if not config.log_append_time and (header.max_timestamp != validated.max_timestamp
                                          or header.is_log_append_time):
         header = set_create_max_timestamp(records, header, validated.max_timestamp)
     if header.is_transactional:

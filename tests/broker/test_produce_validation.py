@@ -245,3 +245,22 @@ def test_decompression_bomb_is_refused_without_memory_growth(broker: Any, codec:
         assert latest_offset(w, "compacted") == 0
     grown_mib = (_status_kib(pid, "VmHWM") - before) / 1024
     assert grown_mib < 64, f"peak RSS grew by {grown_mib:.0f} MiB for a {len(payload)}-byte bomb"
+
+
+@pytest.mark.parametrize("level", [1, 19])
+def test_recompression_uses_the_topics_codec_level_without_decoding_records(broker: Any, level: int) -> None:
+    """compression.type=zstd with compression.zstd.level: the stored payload is exactly the producer's
+    records section compressed at that level (header fields kept, CRC valid for a real reader)."""
+    section = b"".join(record(i, value=b"value-%d " % i * 20) for i in range(200))
+    assert compress(ZSTD, section, level=1) != compress(ZSTD, section, level=19)
+    topic = f"zstd-{level}"
+    with Wire(broker.bootstrap) as w:
+        assert create_topic(w, topic, configs={"compression.type": "zstd",
+                                               "compression.zstd.level": str(level)}) == 0
+        p = produce(w, topic, batch(section, 200, producer_id=-1))
+        assert p.error_code == 0, p
+        stored = fetch_raw(w, topic)
+    header = read_batch_header(stored)
+    assert header.compression == ZSTD and header.records_count == 200
+    assert stored[BATCH_HEADER_SIZE:header.size] == compress(ZSTD, section, level=level)
+    assert compute_crc(stored, 0, header.size) == header.crc
