@@ -19,9 +19,10 @@ acks: 0 sends no response, 1 and -1 respond once the batch is in the OS (there a
 wait for, so -1 is 1), or after fsync when the flush policy demands it. Other values get
 INVALID_REQUIRED_ACKS. Ignored: ``timeout_ms`` (nothing to wait for but our own fsync).
 A topic whose ``compression.type`` names a codec (not ``producer``) gets batches in another codec
-decoded and rewritten in that one (Kafka's LogValidator recompression: producer id, epoch, sequence,
-timestamps, keys, values and headers kept; MESSAGE_TOO_LARGE if the result exceeds
-``max.message.bytes``) — with compaction's key check, the only places the produce path decodes records.
+recompressed in that one at ``compression.<codec>.level`` (Kafka's LogValidator recompression: the
+records section is decompressed, bounded, and compressed again as it is; every header field kept;
+MESSAGE_TOO_LARGE if the result exceeds ``max.message.bytes``). No path here decodes records into
+objects: the walk is protocol/_recordwalk.c's.
 Version notes: v0-2 (pre-KIP-98 message sets) are rejected per request, as Kafka 4.0 does while still
 advertising them (KAFKA-18659); v8 adds record_errors/error_message (KIP-467); v9+ flexible.
 Transactional batches (KIP-98) need the request's transactional id (else
