@@ -39,12 +39,14 @@ from typing import Any
 
 from pykafka_broker.broker.connection_quotas import ConnectionQuotas
 from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, dispatch
+from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.broker.send import direct_write_fd, write_direct
 from pykafka_broker.protocol.api_keys import ApiKey
 from pykafka_broker.protocol.errors import ProtocolError
 from pykafka_broker.protocol.frame import parse_request_header, response_header
 
 log = logging.getLogger("pykafka_broker.connection")
+_abort_log = RateLimitedLog(log)
 
 # Requests read and not yet answered, per connection. Kafka reads one request per connection at a
 # time (the channel is muted until its response is sent); clients pipeline up to 5 (Java, kafka-python
@@ -106,7 +108,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self.ip = self.peer = str(peer)
         refused = self.quotas.admit(self, self.ip)
         if refused is not None:
-            log.warning("%s", refused)
+            _abort_log.warning("refused:" + self.ip, "%s", refused)
             self.closed = True
             transport.abort()
             return
@@ -344,7 +346,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def abort(self, reason: str) -> None:
         if self.closed:
             return
-        log.warning("closing connection from %s: %s", self.peer, reason)
+        # One line per kind of reason every 10 s: a fuzzer or a broken client would fill the disk.
+        _abort_log.warning(reason.split(":", 1)[0][:80], "closing connection from %s: %s", self.peer, reason)
         self.closed = True
         if self.transport is not None:
             self.transport.abort()

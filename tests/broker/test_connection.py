@@ -15,11 +15,13 @@ from kafka.protocol.consumer import FetchRequest
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse
 from kafka.protocol.producer import ProduceRequest
 
+from pykafka_broker.broker import connection
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import CONTROL_REQUEST_MAX_BYTES, MAX_PENDING, KafkaConnection
 from pykafka_broker.broker.connection_quotas import EAGER_RESERVE_BYTES, ConnectionQuotas
 from pykafka_broker.broker.connection_quotas import SCRATCH_SIZE as RECV_BUFFER
 from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.records import build_batch, read_batch_header
 
@@ -83,6 +85,12 @@ def responses(raw: bytearray) -> list[bytes]:
         out.append(bytes(raw[pos + 4 : pos + 4 + size]))
         pos += 4 + size
     return out
+
+
+@pytest.fixture(autouse=True)
+def fresh_abort_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connection warnings are rate-limited process-wide; each test sees its own first warning."""
+    monkeypatch.setattr(connection, "_abort_log", RateLimitedLog(connection.log))
 
 
 @pytest.fixture
@@ -318,3 +326,19 @@ async def test_produce_frames_read_in_place_on_both_paths(conn: Any, eager: bool
     assert c.quotas.eager_left == (EAGER_RESERVE_BYTES if eager else 0)  # the reservation was returned
     read = broker.logs.get_log("t", 0).read(0, 1 << 20)
     assert b"".join(bytes(ch) for ch in read.chunks)[16:] == batch[16:]  # as sent (offset, epoch patched)
+
+
+async def test_repeated_aborts_for_the_same_reason_log_once(tmp_path: Path, caplog: pytest.LogCaptureFixture
+                                                            ) -> None:
+    """A fuzzer or a broken client closing connection after connection logs one line per reason per
+    10 s, not one per connection (the log once grew 30 MB in four minutes of fuzzing)."""
+    broker = open_broker(BrokerConfig(data_dir=tmp_path / "d"))
+    try:
+        for _ in range(50):
+            c, t = KafkaConnection(broker), MemoryTransport()
+            c.connection_made(t)
+            feed(c, struct.pack(">ih", CONTROL_REQUEST_MAX_BYTES + 1, 3))
+            assert t.aborted
+        assert caplog.text.count("InvalidReceive: METADATA request") == 1
+    finally:
+        broker.logs.close()
