@@ -93,6 +93,13 @@ class _IndexFile:
         self._path = str(path)
 
     @property
+    def trimmed(self) -> bool:
+        """The file holds exactly the entries (or neither exists yet): nothing to trim at close."""
+        if self._file_size == -1:
+            return self._entries == 0
+        return self._file_size == self._entries * self.entry.size
+
+    @property
     def is_full(self) -> bool:
         return self._entries >= self.max_entries
 
