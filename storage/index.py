@@ -93,6 +93,14 @@ class _IndexFile:
         self._path = str(path)
 
     @property
+    def has_file(self) -> bool:
+        """The file is known to exist (loaded, written, created or trimmed by this object)."""
+        return self._file_size != -1
+
+    def missing(self) -> bool:
+        return not os.path.exists(self._path)
+
+    @property
     def trimmed(self) -> bool:
         """The file holds exactly the entries (or neither exists yet): nothing to trim at close."""
         if self._file_size == -1:
@@ -147,6 +155,7 @@ class _IndexFile:
         """Create the file if it does not exist yet (a flush of a segment without entries)."""
         if self._entries == 0 and not os.path.exists(self._path):
             os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644))
+            self._file_size = 0
 
     def reset(self) -> None:
         """Drop every entry (before a rebuild): the file is emptied."""

@@ -346,7 +346,7 @@ class PartitionLog(LogFlushing):
             if sync:
                 for path in self._pending_sync:
                     fsync_path(path)
-            self.active.close(sync=sync)
+            self.active.close(sync=sync, lazy_indexes=True)
         except OSError as exc:
             self._storage_error(exc, "close of")  # offline: recovery point kept, next start rescans
             return
