@@ -328,19 +328,27 @@ class LogManager:
     def commit_partitions(self, info: TopicInfo, prepared: list[PartitionLog]) -> None:
         """On the loop: make ``info`` (a new topic, or a grown one) and its prepared logs live and
         persist topics.json; if that write fails nothing is changed and the error is raised."""
-        old = self.topics.get(info.name)
-        self.topics[info.name] = info
+        self.commit_topics([(info, prepared)])
+
+    def commit_topics(self, created: Sequence[tuple[TopicInfo, list[PartitionLog]]]) -> None:
+        """``commit_partitions`` of several topics with one topics.json write (a CreateTopics
+        request): all of them or, when the write fails, none."""
+        old = {info.name: self.topics.get(info.name) for info, _ in created}
+        for info, _ in created:
+            self.topics[info.name] = info
         try:
             self._write_topics()
         except BaseException:
-            if old is None:
-                del self.topics[info.name]
-            else:
-                self.topics[info.name] = old
+            for name, previous in old.items():
+                if previous is None:
+                    del self.topics[name]
+                else:
+                    self.topics[name] = previous
             raise
-        self._names_by_id[info.topic_id] = info.name
-        for plog in prepared:
-            self.logs[(plog.topic, plog.partition)] = plog
+        for info, prepared in created:
+            self._names_by_id[info.topic_id] = info.name
+            for plog in prepared:
+                self.logs[(plog.topic, plog.partition)] = plog
 
     @staticmethod
     def discard_partitions(prepared: list[PartitionLog], directories: Sequence[Path] = ()) -> None:
