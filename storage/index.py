@@ -142,6 +142,8 @@ class _IndexFile:
         """Trim the file to its entries (creating it when missing): at roll and close, as Kafka's
         trimToValidSize. The entries themselves were written by each append; no fsync here."""
         size = self._entries * self.entry.size
+        if self._file_size == size:  # known to exist with exactly the entries (e.g. a closing
+            return  # segment's only time entry, written unpreallocated just before)
         fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             if os.fstat(fd).st_size != size:
