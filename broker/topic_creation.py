@@ -11,7 +11,10 @@ replica placer fails instead).
 Validation happens before any state changes. Creation then runs like Kafka's single controller
 thread — one partition-creating operation at a time (an asyncio lock per data dir), re-checking the
 topic when its turn comes — with the directory work in the default executor, so the loop keeps
-serving every other client, and the result applied on the loop in one step (maps + topics.json).
+serving every other client, and the result applied on the loop in one step (maps + topics.json):
+the topics of one CreateTopics request share one executor job and one topics.json write. A new
+partition is its directory and ``partition.metadata`` only (storage/manager.py _new_partition);
+its segment files come with its first append.
 A failure at any point removes every directory made for the request and leaves topics.json as it
 was. While a topic's partitions are being prepared its name is reserved in ``LogManager.creating``:
 Metadata auto-creation of that name answers LEADER_NOT_AVAILABLE meanwhile.

@@ -203,7 +203,8 @@ class LogManager:
         return self.data_dir / f"{topic}-{partition}"
 
     def _write_partition_metadata(self, info: TopicInfo, partition: int, *, sync: bool = True) -> None:
-        """``sync=False`` for a new partition: a torn file is rewritten at the next load."""
+        """At load: rewrite the file when it is missing, torn or names another id (a new partition
+        writes it in place, ``_new_partition``)."""
         path = self._partition_dir(info.name, partition) / PARTITION_METADATA
         text = _partition_metadata(info.topic_id).decode()
         try:
