@@ -66,9 +66,9 @@ class PartitionLog(LogFlushing):
         self._dirs_unsynced = False  # a new partition dir: its entry in the data dir needs an fsync
         self._roll_jitter_ms = 0  # set by _new_segment (segment.jitter.ms)
         self._closed = False
+        self._opened: tuple[int, ...] | None = None  # _file_state() when opened with consistent files
         self.offline: str | None = None  # why the log stopped serving (its I/O failed)
         self._write_failing = False  # a rolled-back write failure was logged; quiet until one succeeds
-        self._opened: tuple[int, ...] | None = None  # _file_state() when opened with consistent files
 
     def __repr__(self) -> str:
         return f"PartitionLog({self.topic}-{self.partition}, {self.log_start_offset}..{self.log_end_offset})"
