@@ -1,6 +1,6 @@
 """Cost that grows with the number of partitions: each broker is started as bench.py does, gets
 ``--partitions`` partitions (topics of ``--per-topic`` partitions each), one small record in every
-partition, and is then measured:
+partition (none with ``--no-produce``), and is then measured:
 
 - open file descriptors (``ls /proc/<pid>/fd``) and RSS of the broker's process tree,
 - the time to create the partitions (CreateTopics until every topic exists),
@@ -13,6 +13,7 @@ Our broker is run a second time with ``--big`` partitions (fds and RSS at least)
 
     python benchmarks/scale.py                       # pykafka, tansu, noida at 5,000; pykafka at 50,000
     python benchmarks/scale.py --brokers pykafka --partitions 5000 --big 0
+    python benchmarks/scale.py --brokers pykafka --no-produce   # partitions never written
 
 Peers install into benchmarks/.peers-venv on first use (brokers.py). Nothing runs on a fixed port.
 """
@@ -183,10 +184,11 @@ def run_one(name: str, partitions: int, args: argparse.Namespace) -> dict[str, A
         t0 = time.monotonic()
         create_partitions(bootstrap, topics, per_topic, args.timeout)
         row["create_s"] = round(time.monotonic() - t0, 2)
-        phase = "produce"
-        t0 = time.monotonic()
-        produce_one_each(bootstrap, topics, per_topic, args.timeout)
-        row["produce_s"] = round(time.monotonic() - t0, 2)
+        if args.produce:
+            phase = "produce"
+            t0 = time.monotonic()
+            produce_one_each(bootstrap, topics, per_topic, args.timeout)
+            row["produce_s"] = round(time.monotonic() - t0, 2)
         time.sleep(1.0)
         row["fds"] = open_fds(proc.pid)
         row["rss_mib"] = round(memory_kib(proc.pid, "VmRSS") / 1024, 1)
@@ -248,6 +250,8 @@ def main() -> None:
     ap.add_argument("--loop-max-partitions", type=int, default=5000,
                     help="skip the client loop above this many partitions")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-produce", dest="produce", action="store_false",
+                    help="leave every partition empty (the stop time of never-written partitions)")
     ap.add_argument("--timeout", type=float, default=600.0)
     args = ap.parse_args()
     runs = [(b, args.partitions) for b in args.brokers.split(",") if b]

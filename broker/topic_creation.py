@@ -11,7 +11,10 @@ replica placer fails instead).
 Validation happens before any state changes. Creation then runs like Kafka's single controller
 thread — one partition-creating operation at a time (an asyncio lock per data dir), re-checking the
 topic when its turn comes — with the directory work in the default executor, so the loop keeps
-serving every other client, and the result applied on the loop in one step (maps + topics.json).
+serving every other client, and the result applied on the loop in one step (maps + topics.json):
+the topics of one CreateTopics request share one executor job and one topics.json write. A new
+partition is its directory and ``partition.metadata`` only (storage/manager.py _new_partition);
+its segment files come with its first append.
 A failure at any point removes every directory made for the request and leaves topics.json as it
 was. While a topic's partitions are being prepared its name is reserved in ``LogManager.creating``:
 Metadata auto-creation of that name answers LEADER_NOT_AVAILABLE meanwhile.
@@ -24,13 +27,13 @@ import dataclasses
 import logging
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
 if TYPE_CHECKING:
-    from pykafka_broker.storage.log import LogConfig
+    from pykafka_broker.storage.log import LogConfig, PartitionLog
     from pykafka_broker.storage.manager import LogManager, TopicInfo
 
 log = logging.getLogger("pykafka_broker.topic_creation")
@@ -67,6 +70,77 @@ async def create_topic(logs: LogManager, name: str, partitions: int, configs: di
     await _create(logs, info, range(partitions), logs.config_for(configs),
                   still_valid=lambda: name not in logs.topics)
     return info
+
+
+async def create_topics(logs: LogManager, plans: Sequence[tuple[str, int, dict[str, str]]]
+                        ) -> list[TopicInfo | KafkaError]:
+    """Create the topics of one CreateTopics request, each with all its partitions or not at all:
+    every topic's directories in one executor job, then one topics.json write for every topic
+    made (a failed write fails them all): at 50 topics a request that is 50 times fewer fsyncs,
+    on the loop, and JSON encodings of the whole topic list. Per plan ``(name, partitions,
+    configs)``, its TopicInfo or the KafkaError to answer. Call with admin_lock held."""
+    from pykafka_broker.storage.manager import TopicInfo
+
+    loop = asyncio.get_running_loop()
+    results: list[TopicInfo | KafkaError] = []
+    todo: list[tuple[int, TopicInfo, LogConfig]] = []
+    for name, partitions, configs in plans:
+        if name in logs.topics or name in logs.creating:  # created while this request waited
+            results.append(KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists."))
+            continue
+        logs.creating.add(name)
+        todo.append((len(results), TopicInfo(name, uuid.uuid4(), partitions, dict(configs)),
+                     logs.config_for(configs)))
+        results.append(KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, "not created"))  # replaced below
+
+    def prepare_all() -> list[list[PartitionLog] | OSError]:
+        made: list[list[PartitionLog] | OSError] = []
+        for _, info, config in todo:
+            try:
+                made.append(logs.prepare_partitions(info.name, info.topic_id, range(info.partitions), config))
+            except OSError as exc:  # this topic only: prepare_partitions removed what it made
+                made.append(exc)
+        return made
+
+    try:
+        prepared = await loop.run_in_executor(None, prepare_all)
+        created: list[tuple[TopicInfo, list[PartitionLog]]] = []
+        for (i, info, _), made in zip(todo, prepared, strict=True):
+            if isinstance(made, OSError):
+                log.error("could not create the partitions of %s: %s", info.name, made)
+                results[i] = KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR,
+                                        f"Could not create the partitions of topic '{info.name}': "
+                                        f"{made.strerror or made}. Nothing was created.")
+            elif info.name in logs.topics:  # made meanwhile by a path that ignores ``creating``
+                await loop.run_in_executor(None, _discard_all, [made])
+                results[i] = KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS,
+                                        f"Topic '{info.name}' already exists.")
+            else:
+                created.append((info, made))
+                results[i] = info
+        try:
+            logs.commit_topics(created)
+        except BaseException as exc:
+            await loop.run_in_executor(None, _discard_all, [made for _, made in created])
+            if not isinstance(exc, OSError):
+                raise
+            log.error("could not record topics %s: %s", [info.name for info, _ in created], exc)
+            for (i, info, _) in todo:
+                if results[i] is info:
+                    results[i] = KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR,
+                                            f"Could not record topic '{info.name}': {exc.strerror or exc}. "
+                                            "Nothing was created.")
+    finally:
+        for _, info, _ in todo:
+            logs.creating.discard(info.name)
+    return results
+
+
+def _discard_all(prepared: list[list[PartitionLog]]) -> None:
+    from pykafka_broker.storage.manager import LogManager as _LogManager
+
+    for made in prepared:
+        _LogManager.discard_partitions(made)
 
 
 async def add_partitions(logs: LogManager, name: str, count: int) -> TopicInfo:

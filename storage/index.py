@@ -93,6 +93,21 @@ class _IndexFile:
         self._path = str(path)
 
     @property
+    def has_file(self) -> bool:
+        """The file is known to exist (loaded, written, created or trimmed by this object)."""
+        return self._file_size != -1
+
+    def missing(self) -> bool:
+        return not os.path.exists(self._path)
+
+    @property
+    def trimmed(self) -> bool:
+        """The file holds exactly the entries (or neither exists yet): nothing to trim at close."""
+        if self._file_size == -1:
+            return self._entries == 0
+        return self._file_size == self._entries * self.entry.size
+
+    @property
     def is_full(self) -> bool:
         return self._entries >= self.max_entries
 
@@ -139,6 +154,8 @@ class _IndexFile:
         """Trim the file to its entries (creating it when missing): at roll and close, as Kafka's
         trimToValidSize. The entries themselves were written by each append; no fsync here."""
         size = self._entries * self.entry.size
+        if self._file_size == size:  # known to exist with exactly the entries (e.g. a closing
+            return  # segment's only time entry, written unpreallocated just before)
         fd = os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             if os.fstat(fd).st_size != size:
@@ -152,6 +169,7 @@ class _IndexFile:
         """Create the file if it does not exist yet (a flush of a segment without entries)."""
         if self._entries == 0 and not os.path.exists(self._path):
             os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT, 0o644))
+            self._file_size = 0
 
     def reset(self) -> None:
         """Drop every entry (before a rebuild): the file is emptied."""

@@ -35,7 +35,7 @@ from pykafka_broker.protocol.records import (
 
 from .files import fsync_path, is_resource_error
 from .log_flush import LogFlushing
-from .log_loader import index_completed, load_log
+from .log_loader import index_completed, init_new_log, load_log
 from .log_types import AppendResult, FlushTicket, LogConfig, ReadResult
 from .producer_state import ProducerStateManager
 from .segment import NO_TIMESTAMP, LogSegment, WriteRolledBack
@@ -70,6 +70,7 @@ class PartitionLog(LogFlushing):
         self._dirs_unsynced = False  # a new partition dir: its entry in the data dir needs an fsync
         self._roll_jitter_ms = 0  # set by _new_segment (segment.jitter.ms)
         self._closed = False
+        self._opened: tuple[int, ...] | None = None  # _file_state() when opened with consistent files
         self.offline: str | None = None  # why the log stopped serving (its I/O failed)
         self._write_failing = False  # a rolled-back write failure was logged; quiet until one succeeds
         self._resource_logged_at = float("-inf")  # last EMFILE/ENOMEM warning (time.monotonic)
@@ -99,6 +100,36 @@ class PartitionLog(LogFlushing):
         self = cls(dir, topic, partition, config, now_ms)
         load_log(self, recovery_point=recovery_point, now_ms=now_ms, log_start_offset=log_start_offset)
         return self
+
+    @classmethod
+    def create(cls, dir: Path, topic: str, partition: int, config: LogConfig, *, now_ms: int) -> PartitionLog:
+        """A new partition in ``dir``, which the caller has just made empty: no file is created
+        until the first append (storage/log_loader.py init_new_log)."""
+        self = cls(dir, topic, partition, config, now_ms)
+        init_new_log(self, now_ms)
+        return self
+
+    def _file_state(self) -> tuple[int, ...]:
+        """What closing writes depends on: the log's bounds, the active segment and its indexes."""
+        active = self.active
+        return (self.log_end_offset, self.log_start_offset, len(self.segments), id(active), active.size,
+                len(active.offset_index), len(active.time_index))
+
+    def mark_opened(self) -> None:
+        """The files are consistent and final now (opened from a clean state, or just created)."""
+        active = self.active
+        consistent = (not self.producer_state.producers and active.offset_index.trimmed
+                      and active.time_index.trimmed)  # not a crash-left preallocated index
+        self._opened = self._file_state() if consistent else None
+
+    def untouched(self) -> bool:
+        """Nothing changed since a consistent open: no append, roll, truncation or log start move,
+        and the producer state was and is empty. Closing such a log needs no write at all: its
+        indexes are as the last close trimmed them and no producer snapshot is needed (Kafka
+        writes one per partition at shutdown; an empty state at an unchanged log end is what a
+        restart rebuilds from the files anyway)."""
+        return (self._opened is not None and not self.producer_state.producers
+                and not self._pending_sync and self._opened == self._file_state())
 
     def _describe(self) -> str:
         return f"partition {self.topic}-{self.partition}"
@@ -328,12 +359,17 @@ class PartitionLog(LogFlushing):
         self._closed = True
         if self.offline is not None:
             return  # nothing more is written; the data dir is not marked clean (LogManager.close)
+        if self.untouched():
+            self.active.release()
+            if sync:
+                self.closed_synced()
+            return
         try:
             self.producer_state.take_snapshot(self.log_end_offset, sync=sync)
             if sync:
                 for path in self._pending_sync:
                     fsync_path(path)
-            self.active.close(sync=sync)
+            self.active.close(sync=sync, lazy_indexes=True)
         except OSError as exc:
             # Offline: the recovery point is kept and the next start rescans.
             self._storage_error(exc, "close of", may_retry=False)

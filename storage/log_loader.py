@@ -79,8 +79,15 @@ def load_log(plog: PartitionLog, *, recovery_point: int | None, now_ms: int,
     if not plog.segments:
         start = log_start_offset or 0
         plog.segments.append(plog._new_segment(start, now_ms))
+        if start == 0:
+            # A never-written partition: its empty .log is made by the first append (the append
+            # descriptor is opened with O_CREAT), so the flush after it syncs the new name too.
+            plog._dirs_unsynced = True
+        else:  # the name records the log start offset should the checkpoint be lost
+            plog.active.open_for_append()
+    else:
+        plog.active.open_for_append()
     plog._bases = [s.base_offset for s in plog.segments]
-    plog.active.open_for_append()
     plog.log_end_offset = plog.active.next_offset
     first_base = plog.segments[0].base_offset
     plog.log_start_offset = min(max(log_start_offset or first_base, first_base), plog.log_end_offset)
@@ -92,6 +99,20 @@ def load_log(plog: PartitionLog, *, recovery_point: int | None, now_ms: int,
     else:
         plog.recovery_point = min(recovery_point or 0, plog.log_end_offset)
     load_producer_state(plog, [s for s in recovered if s in plog.segments])
+    if not recovered:  # every file is as the last close left it: closing untouched writes nothing
+        plog.mark_opened()
+
+
+def init_new_log(plog: PartitionLog, now_ms: int) -> None:
+    """A partition just made in a new, empty directory (CreateTopics, CreatePartitions): one empty
+    segment at offset 0 whose files do not exist yet. Its ``.log`` is created by the first append,
+    its indexes at the first flush, roll or close after that; a restart before any of those finds
+    no segment and makes the same empty one (``load_log``). No directory listing, no snapshot
+    lookup: nothing can be there."""
+    plog._dirs_unsynced = True  # the partition's directory entry and its files' entries
+    plog.segments.append(plog._new_segment(0, now_ms))
+    plog._bases = [0]
+    plog.mark_opened()
 
 
 def clean_directory(dir: Path) -> list[int]:

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import atomic_write, syncfs_path
+from .files import atomic_write, syncfs_path, write_all
 from .log import LogConfig, PartitionLog
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,11 @@ class TopicInfo:
     topic_id: uuid.UUID
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
+
+
+def _partition_metadata(topic_id: uuid.UUID) -> bytes:
+    """The content of ``partition.metadata`` (Kafka's PartitionMetadataFile, version 0)."""
+    return f"version: 0\ntopic_id: {uuid_to_kafka(topic_id)}\n".encode()
 
 
 def read_offset_checkpoint(path: Path) -> dict[tuple[str, int], int]:
@@ -198,9 +203,10 @@ class LogManager:
         return self.data_dir / f"{topic}-{partition}"
 
     def _write_partition_metadata(self, info: TopicInfo, partition: int, *, sync: bool = True) -> None:
-        """``sync=False`` for a new partition: a torn file is rewritten at the next load."""
+        """At load: rewrite the file when it is missing, torn or names another id (a new partition
+        writes it in place, ``_new_partition``)."""
         path = self._partition_dir(info.name, partition) / PARTITION_METADATA
-        text = f"version: 0\ntopic_id: {uuid_to_kafka(info.topic_id)}\n"
+        text = _partition_metadata(info.topic_id).decode()
         try:
             current = path.read_text()
         except (FileNotFoundError, UnicodeDecodeError):
@@ -231,13 +237,9 @@ class LogManager:
         self.topics[name] = info
         self._names_by_id[info.topic_id] = name
         config = self.effective_config(name)
+        metadata = _partition_metadata(info.topic_id)
         for partition in range(partitions):
-            directory = self._partition_dir(name, partition)
-            if directory.exists():  # leftovers of a topic of the same name that was never recorded
-                shutil.rmtree(directory)
-            self.logs[(name, partition)] = PartitionLog.open(
-                directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
-            self._write_partition_metadata(info, partition, sync=False)
+            self.logs[(name, partition)] = self._new_partition(name, partition, config, metadata)
         if write_topics:
             self._write_topics()
         return info
@@ -271,13 +273,9 @@ class LogManager:
         old = self.topics[name]
         info = self.topics[name] = dataclasses.replace(old, partitions=count)
         config = self.effective_config(name)
+        metadata = _partition_metadata(info.topic_id)
         for partition in range(old.partitions, count):
-            directory = self._partition_dir(name, partition)
-            if directory.exists():
-                shutil.rmtree(directory)
-            self.logs[(name, partition)] = PartitionLog.open(
-                directory, name, partition, config, recovery_point=0, now_ms=self.now_ms)
-            self._write_partition_metadata(info, partition, sync=False)
+            self.logs[(name, partition)] = self._new_partition(name, partition, config, metadata)
         if write_topics:
             self._write_topics()
         return info
@@ -295,39 +293,63 @@ class LogManager:
 
     def prepare_partitions(self, name: str, topic_id: uuid.UUID, partitions: range,
                            config: LogConfig) -> list[PartitionLog]:
-        """Thread-safe (touches no shared state): create and open the partitions' directories. On
-        any failure everything made so far is removed and the error re-raised."""
-        info = TopicInfo(name, topic_id, 0)
+        """Thread-safe (touches no shared state): make the partitions' directories, each holding
+        only its ``partition.metadata`` (the segment files come with the first append:
+        ``PartitionLog.create``). Nothing is fsynced: until topics.json names the topic a crash
+        leaves directories that the next creation of that name replaces, and the logs' first
+        flush fsyncs their directories. On any failure everything made so far is removed and the
+        error re-raised."""
+        metadata = _partition_metadata(topic_id)
         opened: list[PartitionLog] = []
         try:
             for partition in partitions:
-                directory = self._partition_dir(name, partition)
-                if directory.exists():  # leftovers of a topic of the same name that was never recorded
-                    shutil.rmtree(directory)
-                opened.append(PartitionLog.open(directory, name, partition, config, recovery_point=0,
-                                                now_ms=self.now_ms))
-                self._write_partition_metadata(info, partition, sync=False)
+                opened.append(self._new_partition(name, partition, config, metadata))
         except BaseException:
             self.discard_partitions(opened, [self._partition_dir(name, p) for p in partitions])
             raise
         return opened
 
+    def _new_partition(self, name: str, partition: int, config: LogConfig, metadata: bytes) -> PartitionLog:
+        """Make the partition's directory, empty but for ``partition.metadata`` (no fsync: see
+        ``prepare_partitions``), and its log, whose segment files come with the first append."""
+        directory = self._partition_dir(name, partition)
+        try:
+            os.mkdir(directory)
+        except FileExistsError:  # leftovers of a topic of that name that was never recorded
+            shutil.rmtree(directory)
+            os.mkdir(directory)
+        # Written in place, not via tmp+rename: a torn file is rewritten at load.
+        fd = os.open(directory / PARTITION_METADATA, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            write_all(fd, metadata)
+        finally:
+            os.close(fd)
+        return PartitionLog.create(directory, name, partition, config, now_ms=self.now_ms)
+
     def commit_partitions(self, info: TopicInfo, prepared: list[PartitionLog]) -> None:
         """On the loop: make ``info`` (a new topic, or a grown one) and its prepared logs live and
         persist topics.json; if that write fails nothing is changed and the error is raised."""
-        old = self.topics.get(info.name)
-        self.topics[info.name] = info
+        self.commit_topics([(info, prepared)])
+
+    def commit_topics(self, created: Sequence[tuple[TopicInfo, list[PartitionLog]]]) -> None:
+        """``commit_partitions`` of several topics with one topics.json write (a CreateTopics
+        request): all of them or, when the write fails, none."""
+        old = {info.name: self.topics.get(info.name) for info, _ in created}
+        for info, _ in created:
+            self.topics[info.name] = info
         try:
             self._write_topics()
         except BaseException:
-            if old is None:
-                del self.topics[info.name]
-            else:
-                self.topics[info.name] = old
+            for name, previous in old.items():
+                if previous is None:
+                    del self.topics[name]
+                else:
+                    self.topics[name] = previous
             raise
-        self._names_by_id[info.topic_id] = info.name
-        for plog in prepared:
-            self.logs[(plog.topic, plog.partition)] = plog
+        for info, prepared in created:
+            self._names_by_id[info.topic_id] = info.name
+            for plog in prepared:
+                self.logs[(plog.topic, plog.partition)] = plog
 
     @staticmethod
     def discard_partitions(prepared: list[PartitionLog], directories: Sequence[Path] = ()) -> None:

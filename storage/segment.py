@@ -116,26 +116,36 @@ class LogSegment:
             return fd, False
         return os.open(self.log_path, os.O_RDONLY), True
 
-    def persist_indexes(self, *, final_time_entry: bool, trim: bool = True) -> None:
+    def persist_indexes(self, *, final_time_entry: bool, trim: bool = True, lazy: bool = False) -> None:
         """Make the index files final: ``final_time_entry`` adds the segment's max timestamp, as
         Kafka does when a segment becomes inactive or is closed, so it survives a restart; ``trim``
         cuts the preallocated files to their entries (roll, close). Without it the files are only
         created if missing (a flush of the active segment: every entry is already written)."""
+        # An empty segment's index files carry nothing: ``lazy`` (a log's close) makes them only
+        # when they exist already, and a missing one of an empty segment loads as empty (``load``).
+        # The cleaner and rolls still make every file.
+        optional = lazy and self.indexes_optional(self.size)
         if final_time_entry and self.size:
             self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp,
                                          skip_full_check=True)
         for index in (self.offset_index, self.time_index):
+            if optional and not index.has_file:
+                continue
             if trim:
                 index.persist()
             else:
                 index.ensure_file()
 
+    def indexes_optional(self, log_size: int) -> bool:
+        """An empty segment: its index files may be missing (nothing in them to lose or check)."""
+        return log_size == 0 and len(self.offset_index) == 0
+
     def _drop_maps(self) -> None:
         self.offset_index.drop_map()
         self.time_index.drop_map()
 
-    def close(self, *, sync: bool = True) -> None:
-        self.persist_indexes(final_time_entry=True)
+    def close(self, *, sync: bool = True, lazy_indexes: bool = False) -> None:
+        self.persist_indexes(final_time_entry=True, lazy=lazy_indexes)
         self._drop_maps()  # a closed segment's indexes are mapped again on their next lookup
         fd = self._files.release(self)
         if fd is not None:
@@ -263,6 +273,9 @@ class LogSegment:
         self.size = scanner.position
         self._bytes_since_index = scanner.position - start_pos
         time_ok = self.time_index.load(self.next_offset - 1)
+        if self.indexes_optional(file_size):  # not made for an empty segment (persist_indexes)
+            index_ok = index_ok or self.offset_index.missing()
+            time_ok = time_ok or self.time_index.missing()
         last_time = self.time_index.last_entry
         if last_time is not None and last_time[0] > self.max_timestamp:
             self.max_timestamp, self.offset_of_max_timestamp = last_time

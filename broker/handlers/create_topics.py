@@ -72,14 +72,13 @@ def handle_create_topics(ctx: RequestContext, req: Any) -> Any:
 async def _create_all(ctx: RequestContext, cls: Any, results: list[Any], todo: list[tuple[int, Any]]) -> Any:
     logs = ctx.broker.logs
     async with topic_creation.admin_lock(logs):
-        for i, (name, partitions, rf, configs) in todo:
-            try:
-                if name in logs.topics or name in logs.creating:  # created while this one waited
-                    raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-                info = await topic_creation.create_topic(logs, name, partitions, configs)
-                results[i] = _success(ctx, cls, (name, partitions, rf, configs), info.topic_id)
-            except KafkaError as exc:
-                results[i] = _result(cls, name, exc.code, exc.message)
+        made = await topic_creation.create_topics(logs, [(name, partitions, configs)
+                                                         for _, (name, partitions, _rf, configs) in todo])
+    for (i, plan), outcome in zip(todo, made, strict=True):
+        if isinstance(outcome, KafkaError):
+            results[i] = _result(cls, plan[0], outcome.code, outcome.message)
+        else:
+            results[i] = _success(ctx, cls, plan, outcome.topic_id)
     return _response(ctx, results)
 
 

@@ -143,7 +143,7 @@ def test_other_clients_are_served_while_a_large_create_runs(broker_factory: Any)
 # --- atomic creation, in process ------------------------------------------------------------------
 
 def _failing_open(fail_at: int) -> Any:
-    real_open = manager_module.PartitionLog.open
+    real_open = manager_module.PartitionLog.create  # how a new partition's log is made
     calls = {"n": 0}
 
     def open_(*args: Any, **kwargs: Any) -> Any:
@@ -161,7 +161,7 @@ async def test_a_failure_mid_create_leaves_nothing_behind(tmp_path: Path, monkey
     logs.load({})
     logs.create_topic("t", 2, {})
     before = snapshot(tmp_path)
-    monkeypatch.setattr(manager_module.PartitionLog, "open", staticmethod(_failing_open(25)))
+    monkeypatch.setattr(manager_module.PartitionLog, "create", staticmethod(_failing_open(25)))
     with pytest.raises(KafkaError) as info:
         async with topic_creation.admin_lock(logs):
             if grow:
