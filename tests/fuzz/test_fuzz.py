@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from batches import Rec, build_batch, check_batch, encode_record
 from engine import Settings, format_report, run
 from mutators import Mutator, load_corpus
