@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.topics import log_properties
 from pykafka_broker.storage import cleaner as sc
+from pykafka_broker.storage.data_dir_files import read_offset_checkpoint, write_offset_checkpoint
 from pykafka_broker.storage.files import remove_files
-from pykafka_broker.storage.manager import read_offset_checkpoint, write_offset_checkpoint
 
 if TYPE_CHECKING:
     from pykafka_broker.broker.config import BrokerConfig

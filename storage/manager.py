@@ -17,7 +17,6 @@ from a ``checkpoint_snapshot`` taken on the loop; an older snapshot never overwr
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import logging
@@ -29,10 +28,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .data_dir_files import (
+    CheckpointSnapshot,
+    TopicsSnapshot,
+    _partition_metadata,
+    read_offset_checkpoint,
+    uuid_from_kafka,
+    uuid_to_kafka,
+    write_offset_checkpoint,
+)
 from .files import atomic_write, syncfs_path, write_all
 from .log import LogConfig, PartitionLog
 
 log = logging.getLogger(__name__)
+
+__all__ = ["CheckpointSnapshot", "LogManager", "TopicCreationInProgress", "TopicInfo", "TopicsSnapshot",
+           "read_offset_checkpoint", "uuid_from_kafka", "uuid_to_kafka", "write_offset_checkpoint"]
 
 META_PROPERTIES = "meta.properties"
 TOPICS_FILE = "topics.json"
@@ -48,53 +59,12 @@ class TopicCreationInProgress(Exception):
     """Another request is creating this topic's partitions right now (try again shortly)."""
 
 
-def uuid_to_kafka(value: uuid.UUID) -> str:
-    """Kafka's Uuid.toString(): URL-safe base64 of the 16 bytes, no padding."""
-    return base64.urlsafe_b64encode(value.bytes).rstrip(b"=").decode("ascii")
-
-
-def uuid_from_kafka(text: str) -> uuid.UUID:
-    return uuid.UUID(bytes=base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-
-
 @dataclass(frozen=True, slots=True)
 class TopicInfo:
     name: str
     topic_id: uuid.UUID
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)  # topic-level overrides only
-
-
-def _partition_metadata(topic_id: uuid.UUID) -> bytes:
-    """The content of ``partition.metadata`` (Kafka's PartitionMetadataFile, version 0)."""
-    return f"version: 0\ntopic_id: {uuid_to_kafka(topic_id)}\n".encode()
-
-
-def read_offset_checkpoint(path: Path) -> dict[tuple[str, int], int]:
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        return {}
-    try:
-        if lines[0].strip() != "0":
-            raise ValueError(f"unknown version {lines[0]!r}")
-        count = int(lines[1])
-        entries = {}
-        for line in lines[2 : 2 + count]:
-            topic, partition, offset = line.split()
-            entries[(topic, int(partition))] = int(offset)
-        if len(entries) != count:
-            raise ValueError("entry count mismatch")
-        return entries
-    except (IndexError, ValueError) as exc:
-        log.warning("ignoring malformed checkpoint %s: %s", path, exc)
-        return {}
-
-
-def write_offset_checkpoint(path: Path, entries: Mapping[tuple[str, int], int]) -> None:
-    lines = ["0", str(len(entries))]
-    lines += [f"{topic} {partition} {offset}" for (topic, partition), offset in sorted(entries.items())]
-    atomic_write(path, ("\n".join(lines) + "\n").encode())
 
 
 class LogManager:
@@ -438,16 +408,3 @@ class LogManager:
                       len(offline), offline[0].dir)
             return
         atomic_write(self.data_dir / CLEAN_SHUTDOWN_MARKER, b"")
-
-
-@dataclass(frozen=True, slots=True)
-class TopicsSnapshot:
-    seq: int
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class CheckpointSnapshot:
-    seq: int
-    recovery_points: dict[tuple[str, int], int]
-    log_start_offsets: dict[tuple[str, int], int]
