@@ -55,8 +55,10 @@ def invalid_record(message: str) -> KafkaError:
     return KafkaError(ErrorCode.INVALID_RECORD, message)
 
 
-def _varint(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
-    """Zigzag varint/varlong at ``pos``: (value, new position). IndexError past the end."""
+def _varint(data: bytes | bytearray | memoryview, pos: int, max_shift: int = 63,
+            mask: int = 0xFFFFFFFFFFFFFFFF) -> tuple[int, int]:
+    """Zigzag varlong at ``pos`` (ByteUtils.readVarlong: at most 10 bytes, Java's long wrap):
+    (value, new position). IndexError past the end, ValueError when longer."""
     b = data[pos]
     if b < 0x80:
         return (b >> 1) ^ -(b & 1), pos + 1
@@ -65,31 +67,18 @@ def _varint(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
     while True:
         pos += 1
         b = data[pos]
-        raw |= (b & 0x7F) << shift
         if b < 0x80:
+            raw = (raw | (b << shift)) & mask
             return (raw >> 1) ^ -(raw & 1), pos + 1
+        raw |= (b & 0x7F) << shift
         shift += 7
-        if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
+        if shift > max_shift:
+            raise ValueError(f"varint longer than {max_shift // 7 + 1} bytes")
 
 
 def _varint32(data: bytes | bytearray | memoryview, pos: int) -> tuple[int, int]:
     """ByteUtils.readVarint: at most 5 bytes, bits past 32 dropped (Java's int wrap), zigzag."""
-    b = data[pos]
-    if b < 0x80:
-        return (b >> 1) ^ -(b & 1), pos + 1
-    raw = b & 0x7F
-    shift = 7
-    while True:
-        pos += 1
-        b = data[pos]
-        if b < 0x80:
-            raw = (raw | (b << shift)) & 0xFFFFFFFF
-            return (raw >> 1) ^ -(raw & 1), pos + 1
-        raw |= (b & 0x7F) << shift
-        shift += 7
-        if shift > 28:
-            raise ValueError("varint longer than 5 bytes")
+    return _varint(data, pos, 28, 0xFFFFFFFF)
 
 
 def records_section(batch: bytes | bytearray | memoryview, codec: int, size: int
