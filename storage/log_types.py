@@ -85,9 +85,9 @@ class ReadResult:
 @dataclass(frozen=True, slots=True)
 class FlushTicket:
     """What one flush must fsync: once every fd in ``fds`` is fsynced, all offsets below ``offset``
-    are durable. The fds belong to the log and stay open until ``complete_flush(ticket)``; a caller
-    fsyncing off the loop should ``os.dup`` them on the loop first, since a roll or close may close
-    the active segment's fd meanwhile (broker/flusher.py does)."""
+    are durable. Every fd belongs to the ticket (``begin_flush`` opened or duplicated it, so a roll,
+    a close or the append-fd cache cannot close it meanwhile) and is closed by ``complete_flush`` or
+    ``fail_flush`` on the loop; callers fsync them as they are."""
 
     offset: int
     fds: tuple[int, ...]  # active .log, plus rolled segments' files and index files opened for this flush
