@@ -195,12 +195,6 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_paths(paths: Iterable[Path]) -> None:
-    """fsync files and directories (missing ones skipped); blocking, run it off the event loop."""
-    for path in paths:
-        fsync_path(path)
-
-
 class BatchScanner:
     """Walk the batches of ``fd`` between ``start`` and ``end`` with buffered preads.
 

@@ -27,7 +27,7 @@ import struct
 from array import array
 from pathlib import Path
 
-from .files import pwrite_all, truncate_fd
+from .files import pwrite_all, truncate_fd, truncate_path
 from .open_files import MAPS
 
 _OFFSET_ENTRY = struct.Struct(">ii")
@@ -176,13 +176,11 @@ class _IndexFile:
         self.drop_map()
         self._entries = 0
         self._last = None
-        if os.path.exists(self._path):
-            fd = os.open(self._path, os.O_WRONLY)
-            try:
-                truncate_fd(fd, 0)
-            finally:
-                os.close(fd)
+        try:
+            truncate_path(self._path, 0)
             self._file_size = 0
+        except FileNotFoundError:
+            pass
 
     def drop_map(self) -> None:
         """Forget the map (evicted, trimmed or deleted); the next lookup maps the file again."""

@@ -67,12 +67,12 @@ class LogFlushing:
         new segment's base): only the rolled segments' files, the producer snapshot and the
         directory are synced, and the recovery point may advance to the active segment's base."""
         if self.offline is not None:
-            return FlushTicket(self.recovery_point, (), ())
+            return FlushTicket(self.recovery_point, ())
         # Nothing of the log's state changes until every file is open: an error on the way (ENOSPC
         # on the final time-index entry, EMFILE on an open) leaves the rolled segments pending,
         # so no later flush advances the recovery point past files that were never fsynced.
         active = self.active
-        paths = list(dict.fromkeys(self._pending_sync))
+        paths = list(self._pending_sync)
         dirs_unsynced = self._dirs_unsynced
         if dirs_unsynced:  # a new partition: its directory entry (and its files' entries)
             paths += [self.dir, self.dir.parent]
@@ -110,7 +110,7 @@ class LogFlushing:
         if not rolled_only:
             self._unflushed_messages = 0
             self._last_flush_ms = self._clock_ms if now_ms is None else now_ms
-        return FlushTicket(offset, tuple(opened), tuple(opened))
+        return FlushTicket(offset, tuple(opened))
 
     def complete_flush(self, ticket: FlushTicket) -> None:
         """After every fd of ``ticket`` was fsynced: advance the recovery point, release the fds."""

@@ -92,13 +92,12 @@ def load_log(plog: PartitionLog, *, recovery_point: int | None, now_ms: int,
     first_base = plog.segments[0].base_offset
     plog.log_start_offset = min(max(log_start_offset or first_base, first_base), plog.log_end_offset)
     if recovered:
-        for segment in recovered:
-            if segment in plog.segments:
-                fsync_path(segment.log_path)
+        for segment in recovered:  # every recovered segment is in the log (a deleted one is not recovered)
+            fsync_path(segment.log_path)
         plog.recovery_point = plog.log_end_offset
     else:
         plog.recovery_point = min(recovery_point or 0, plog.log_end_offset)
-    load_producer_state(plog, [s for s in recovered if s in plog.segments])
+    load_producer_state(plog, recovered)
     if not recovered:  # every file is as the last close left it: closing untouched writes nothing
         plog.mark_opened()
 

@@ -91,7 +91,11 @@ class FlushTicket:
 
     offset: int
     fds: tuple[int, ...]  # active .log, plus rolled segments' files and index files opened for this flush
-    opened_fds: tuple[int, ...]  # the subset opened by begin_flush, closed by complete_flush
+
+    @property
+    def opened_fds(self) -> tuple[int, ...]:
+        """The fds ``complete_flush``/``fail_flush`` close: all of them, the ticket owns every one."""
+        return self.fds
 
     def sync(self) -> None:
         """Blocking fsync of every fd (tests, shutdown, offline tools)."""

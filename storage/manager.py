@@ -172,7 +172,7 @@ class LogManager:
     def _partition_dir(self, topic: str, partition: int) -> Path:
         return self.data_dir / f"{topic}-{partition}"
 
-    def _write_partition_metadata(self, info: TopicInfo, partition: int, *, sync: bool = True) -> None:
+    def _write_partition_metadata(self, info: TopicInfo, partition: int) -> None:
         """At load: rewrite the file when it is missing, torn or names another id (a new partition
         writes it in place, ``_new_partition``)."""
         path = self._partition_dir(info.name, partition) / PARTITION_METADATA
@@ -182,17 +182,14 @@ class LogManager:
         except (FileNotFoundError, UnicodeDecodeError):
             current = None
         if current != text:
-            atomic_write(path, text.encode(), sync=sync)
+            atomic_write(path, text.encode())
 
     # -- topics --------------------------------------------------------------------------------
 
     def effective_config(self, topic: str) -> LogConfig:
         """Broker defaults overlaid with the topic's own overrides."""
         info = self.topics.get(topic)
-        merged = dict(self._defaults)
-        if info is not None:
-            merged.update(info.configs)
-        return LogConfig.from_topic_configs(merged)
+        return self.config_for(info.configs if info is not None else {})
 
     def create_topic(self, name: str, partitions: int, configs: Mapping[str, str],
                      topic_id: uuid.UUID | None = None, *, write_topics: bool = True) -> TopicInfo:

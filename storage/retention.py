@@ -20,7 +20,7 @@ so an empty active segment at the log end remains and the log start offset moves
 to a PartitionLog: segments leave the log, their files are renamed to ``*.deleted`` (fast; done on
 the event loop), and the caller removes the renamed files after ``file.delete.delay.ms``, off the
 loop (broker/log_lifecycle.py). A crash in between leaves ``*.deleted`` files that the next start
-removes (PartitionLog._clean_directory).
+removes (log_loader.clean_directory).
 """
 
 from __future__ import annotations

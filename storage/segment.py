@@ -319,14 +319,9 @@ class LogSegment:
         self.persist_indexes(final_time_entry=True)
         return dropped
 
-    def iter_headers(self, from_offset: int) -> Iterable[BatchHeader]:
-        """Headers of the batches whose last offset is >= ``from_offset``."""
-        for header, _ in self.iter_replay(from_offset):
-            yield header
-
     def iter_replay(self, from_offset: int) -> Iterable[tuple[BatchHeader, bytes | None]]:
-        """Like ``iter_headers``, with the whole batch for control batches (whose marker record
-        producer-state replay needs) and None for the others."""
+        """Headers of the batches whose last offset is >= ``from_offset``, each with the whole batch
+        for control batches (whose marker record producer-state replay needs) and None for the others."""
         fd, owned = self._read_fd()
         try:
             _, pos = self.offset_index.lookup(from_offset)
