@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.producer_ids import ProducerIdAllocator
 from pykafka_broker.broker.waiters import FetchWaiters
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from pykafka_broker.broker.txn_driver import TxnDriver
     from pykafka_broker.storage.manager import LogManager
 
-__all__ = ["Broker", "BrokerServices", "now_ms"]  # now_ms: kept for modules not yet importing clock
+__all__ = ["Broker", "BrokerServices"]
 
 
 class BrokerServices(Protocol):

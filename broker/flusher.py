@@ -28,7 +28,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.storage.files import fsync_fd
@@ -85,7 +85,11 @@ class Flusher:
     def after_append(self, plog: Any) -> asyncio.Future[None] | None:
         """Called after appends to ``plog``; returns a future to await before acking, or None. A
         segment rolled by the append gets its asynchronous fsync started here."""
-        if plog.needs_flush(now_ms()):
+        return self._check(plog, now_ms())
+
+    def _check(self, plog: Any, now: int) -> asyncio.Future[None] | None:
+        """A full flush when the flush policy is due (its future), else the rolled segments' sync."""
+        if plog.needs_flush(now):
             return self.request(plog)
         if plog.has_unsynced_rolls:
             self.request_roll_flush(plog)
@@ -119,9 +123,7 @@ class Flusher:
             if plog.offline is not None:
                 # Offline since it asked (a flush of the previous round failed): nothing it wrote
                 # since the last good flush may be acknowledged.
-                if fut is not None and not fut.done():
-                    fut.set_exception(FlushFailed(plog.topic, plog.partition,
-                                                  f"{plog.dir} is offline: {plog.offline}"))
+                _fail(fut, plog, f"{plog.dir} is offline: {plog.offline}")
                 continue
             try:
                 ticket = plog.begin_flush(rolled_only=id(plog) not in full)
@@ -131,9 +133,7 @@ class Flusher:
                 _failed_start.error(f"start:{plog.topic}-{plog.partition}",
                                     "starting the flush of %s-%d failed: %r", plog.topic,
                                     plog.partition, exc)
-                if fut is not None and not fut.done():
-                    fut.set_exception(FlushFailed(plog.topic, plog.partition,
-                                                  f"flush of {plog.dir} failed: {exc}"))
+                _fail(fut, plog, f"flush of {plog.dir} failed: {exc}")
                 continue
             rounds.append((plog, ticket))
         if not rounds:
@@ -159,9 +159,7 @@ class Flusher:
                         fut.set_result(None)
                 else:
                     plog.fail_flush(ticket, error)  # offline, logged once with its path
-                    if fut is not None and not fut.done():
-                        fut.set_exception(FlushFailed(plog.topic, plog.partition,
-                                                      f"fsync of {plog.dir} failed: {error}"))
+                    _fail(fut, plog, f"fsync of {plog.dir} failed: {error}")
             if rolled:
                 self.checkpoint_soon()
             if self._pending:
@@ -210,13 +208,17 @@ class Flusher:
             return
         now = now_ms()
         for plog in broker.logs.all_logs():
-            if plog.needs_flush(now):
-                # Nobody awaits this future: its failure is logged by the round, not by asyncio.
-                self.request(plog).add_done_callback(_consume)
-            elif plog.has_unsynced_rolls:  # rolled by an append that did not ask the flusher
-                self.request_roll_flush(plog)
+            fut = self._check(plog, now)  # also syncs rolls made by appends that did not ask
+            if fut is not None:  # nobody awaits it: its failure is logged by the round, not by asyncio
+                fut.add_done_callback(_consume)
         if checkpoint:
             self.checkpoint_soon()
+
+
+def _fail(fut: asyncio.Future[None] | None, plog: Any, message: str) -> None:
+    """Fail a log's flush waiters (their produces answer KAFKA_STORAGE_ERROR)."""
+    if fut is not None and not fut.done():
+        fut.set_exception(FlushFailed(plog.topic, plog.partition, message))
 
 
 def _consume(fut: asyncio.Future[None]) -> None:

@@ -23,11 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pykafka_broker.broker.coordinator.result import TimerKey
 from pykafka_broker.broker.coordinator.runtime import CoordinatorRuntime
-from pykafka_broker.broker.coordinator.topic import (  # noqa: F401  (the hash helpers: re-exported)
-    InternalTopic,
-    java_string_hash,
-    partition_for,
-)
+from pykafka_broker.broker.coordinator.topic import InternalTopic
 from pykafka_broker.broker.groups import GroupConfig, GroupCoordinator
 from pykafka_broker.broker.groups.api import JoinGroupResponse, SyncGroupResponse
 

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.topics import log_properties
 from pykafka_broker.storage import cleaner as sc
 from pykafka_broker.storage.data_dir_files import read_offset_checkpoint, write_offset_checkpoint

@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.topics import log_properties
 from pykafka_broker.storage.files import remove_files
 from pykafka_broker.storage.retention import RetentionConfig, delete_old_segments

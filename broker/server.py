@@ -22,10 +22,11 @@ from pathlib import Path
 
 from pykafka_broker import __version__
 from pykafka_broker.broker import handlers  # noqa: F401  (registers every handler)
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import KafkaConnection
 from pykafka_broker.broker.connection_quotas import ConnectionQuotas
-from pykafka_broker.broker.context import Broker, now_ms
+from pykafka_broker.broker.context import Broker
 from pykafka_broker.broker.dynamic_configs import load_dynamic_configs
 from pykafka_broker.broker.flusher import Flusher
 from pykafka_broker.broker.group_driver import GroupDriver

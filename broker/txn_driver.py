@@ -81,9 +81,6 @@ class TxnDriver:
                                           perform=self._write_markers)
         self._stopped = True
 
-    def partition_for(self, transactional_id: str) -> int:
-        return self.runtime.partition_for(transactional_id)
-
     def ensure_topic(self) -> None:
         self.runtime.ensure_topic()
 

@@ -76,7 +76,7 @@ def decode_request(api_key: int, version: int, body: memoryview) -> Any:
         request = cls.decode(body, version=version)
     except Exception as exc:  # the library raises assorted errors on malformed input
         raise ProtocolError(f"undecodable {api_key} v{version} request: {exc!r}") from exc
-    _check_nulls(_null_plan(api_key, version), request, version)
+    _check_nulls(_null_plan(api_key, version), request)
     return request
 
 
@@ -110,7 +110,7 @@ def _null_plan(api_key: int, version: int) -> _Plan:
     return _plan_for(request_class(api_key).fields, version)
 
 
-def _check_nulls(plan: Any, obj: Any, version: int) -> None:
+def _check_nulls(plan: Any, obj: Any) -> None:
     """Kafka's generated readers refuse a null where the field is not nullable ("non-nullable field
     X was serialized as null"); kafka-python decodes it as None, which would reach a handler."""
     for name, json_name, nested, nullable in plan:
@@ -130,9 +130,9 @@ def _check_nulls(plan: Any, obj: Any, version: int) -> None:
             continue
         if kind == "array":
             for item in value:
-                _check_nulls(sub, item, version)
+                _check_nulls(sub, item)
         else:
-            _check_nulls(sub, value, version)
+            _check_nulls(sub, value)
 
 
 def new_response(api_key: int, version: int, **fields: Any) -> Any:

@@ -139,11 +139,7 @@ class TimerTable:
     def finish(self, fx: Effects, response: R | None, handle: int | None = None) -> CoordinatorResult[R]:
         """Apply the call's timer commands here (with an undo) and freeze its effects into a result."""
         previous = {key: self._deadlines.get(key) for key in fx.timers}
-        for key, deadline in fx.timers.items():
-            if deadline is None:
-                self._deadlines.pop(key, None)
-            else:
-                self._deadlines[key] = deadline
+        self._restore(fx.timers)
         if previous:
             fx.undo.append(lambda: self._restore(previous))
         completed = fx.completed

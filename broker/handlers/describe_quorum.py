@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.dispatch import RequestContext, handler
 from pykafka_broker.protocol import messages
 from pykafka_broker.protocol.api_keys import ApiKey

@@ -40,7 +40,7 @@ import asyncio
 import struct
 from typing import Any
 
-from pykafka_broker.broker.context import now_ms
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.dispatch import NO_RESPONSE, RequestContext, handler
 from pykafka_broker.broker.flusher import FlushFailed
 from pykafka_broker.broker.topics import INTERNAL_TOPICS

@@ -107,7 +107,7 @@ class TransactionCoordinator:
         if (req.producer_id == NO_PRODUCER_ID) != (req.producer_epoch == NO_PRODUCER_EPOCH):
             return E.INVALID_REQUEST  # KafkaApis: both or neither
         expected = None if req.producer_id == NO_PRODUCER_ID else (req.producer_id, req.producer_epoch)
-        fx.keep(self.txns, tid)
+        fx.keep(self.txns, tid, TxnMetadata.snapshot)
         meta = self.txns.get(tid)
         if meta is None:
             meta = TxnMetadata(tid, self._next_producer_id(), NO_PRODUCER_EPOCH, req.transaction_timeout_ms,
@@ -171,7 +171,7 @@ class TransactionCoordinator:
             return E.CONCURRENT_TRANSACTIONS
         if meta.state is S.ONGOING and wanted <= meta.partitions:
             return E.NONE  # nothing new: no record
-        fx.keep(self.txns, tid)
+        fx.keep(self.txns, tid, TxnMetadata.snapshot)
         if meta.state in COMPLETED:
             meta.start_ms = fx.now_ms
             fx.schedule_at(TimerKey(TIMEOUT, tid), fx.now_ms + meta.timeout_ms)
@@ -201,7 +201,7 @@ class TransactionCoordinator:
         return E.INVALID_TXN_STATE
 
     def _prepare_end(self, fx: Effects, meta: TxnMetadata, commit: bool) -> None:
-        fx.keep(self.txns, meta.transactional_id)
+        fx.keep(self.txns, meta.transactional_id, TxnMetadata.snapshot)
         meta.transit(S.PREPARE_COMMIT if commit else S.PREPARE_ABORT, fx.now_ms)
         fx.cancel(TimerKey(TIMEOUT, meta.transactional_id))
         self._persist(fx, meta)
@@ -209,7 +209,7 @@ class TransactionCoordinator:
 
     def _fence_and_abort(self, fx: Effects, meta: TxnMetadata) -> None:
         """``prepareFenceProducerEpoch`` then an abort that is not from the client."""
-        fx.keep(self.txns, meta.transactional_id)
+        fx.keep(self.txns, meta.transactional_id, TxnMetadata.snapshot)
         meta.transit(S.PREPARE_EPOCH_FENCE, fx.now_ms)
         if meta.producer_epoch < MAX_EPOCH:  # an Ongoing epoch is at most MAX-1: the guard never bites
             meta.producer_epoch += 1
@@ -222,7 +222,7 @@ class TransactionCoordinator:
         fx = _effects(now_ms)
         meta = self.txns.get(transactional_id)
         if meta is not None and meta.state in PREPARED:
-            fx.keep(self.txns, transactional_id)
+            fx.keep(self.txns, transactional_id, TxnMetadata.snapshot)
             meta.transit(S.COMPLETE_COMMIT if meta.state is S.PREPARE_COMMIT else S.COMPLETE_ABORT, now_ms)
             meta.partitions = set()
             self._persist(fx, meta)
@@ -304,7 +304,7 @@ class TransactionCoordinator:
         horizon = fx.now_ms - self.config.transactional_id_expiration_ms
         for meta in list(self.txns.values()):
             if meta.state in EXPIRATION_ALLOWED and meta.last_update_ms <= horizon:
-                fx.keep(self.txns, meta.transactional_id)
+                fx.keep(self.txns, meta.transactional_id, TxnMetadata.snapshot)
                 meta.transit(S.DEAD, fx.now_ms)
                 del self.txns[meta.transactional_id]
                 fx.records.append((rec.encode_key(meta.transactional_id), None))

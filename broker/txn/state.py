@@ -8,7 +8,7 @@ our bug, not the client's, so it raises instead of answering an error code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 NO_PRODUCER_ID = -1
@@ -97,6 +97,11 @@ class TxnMetadata:
     partitions: set[TopicPartition] = field(default_factory=set)
     previous_producer_id: int = NO_PRODUCER_ID
     last_producer_epoch: int = NO_PRODUCER_EPOCH
+
+    def snapshot(self) -> TxnMetadata:
+        """A copy a failed append can restore: only ``partitions`` is mutated in place, every other
+        field is replaced whole, so no deep copy is needed."""
+        return replace(self, partitions=set(self.partitions))
 
     def transit(self, state: TxnState, now_ms: int) -> None:
         if self.state not in VALID_PREVIOUS[state]:

@@ -16,11 +16,11 @@ from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, Met
 from kafka.protocol.producer import ProduceRequest
 
 from pykafka_broker.broker import connection
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import CONTROL_REQUEST_MAX_BYTES, MAX_PENDING, KafkaConnection
 from pykafka_broker.broker.connection_quotas import EAGER_RESERVE_BYTES, ConnectionQuotas
 from pykafka_broker.broker.connection_quotas import SCRATCH_SIZE as RECV_BUFFER
-from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.ratelimit_log import RateLimitedLog
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.records import build_batch, read_batch_header

@@ -12,9 +12,9 @@ from typing import Any
 from kafka.protocol.consumer import FetchRequest, FetchResponse
 from test_connection import MemoryTransport, feed, responses
 
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import KafkaConnection
-from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.records import build_batch, read_batch_header
 

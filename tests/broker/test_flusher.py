@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
-from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.records import build_batch, read_batch_header
 

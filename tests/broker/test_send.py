@@ -17,9 +17,9 @@ from kafka.protocol.consumer import FetchRequest, FetchResponse
 from kafka.protocol.metadata import ApiVersionsRequest
 
 from pykafka_broker.broker import connection as connection_module
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.connection import KafkaConnection
-from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.send import IOV_MAX, direct_write_fd, write_direct
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.records import build_batch, read_batch_header

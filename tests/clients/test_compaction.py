@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from waiting import wait_until
 
-from pykafka_broker.broker.group_driver import partition_for
+from pykafka_broker.broker.coordinator.topic import partition_for
 from pykafka_broker.storage.manager import read_offset_checkpoint
 
 TIMEOUT = 20.0

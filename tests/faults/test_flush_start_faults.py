@@ -16,8 +16,8 @@ import pytest
 from fault_helpers import ENOSPC, NOW, FaultyIO, append, batch
 
 from pykafka_broker.broker import flusher as flusher_mod
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
-from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import build_batch, read_batch_header

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fault_helpers import EIO, FaultyIO, batch, read_all, values
 
+from pykafka_broker.broker.clock import now_ms
 from pykafka_broker.broker.config import BrokerConfig
-from pykafka_broker.broker.context import now_ms
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import read_batch_header
