@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 
 from pykafka_broker.protocol.records import build_batch, iter_batches, read_batch_header
@@ -33,6 +34,7 @@ class FaultyIO(FileIO):
         self.pwrite_errno: int | None = None
         self._raise_next: int | None = None
         self.fsyncs = 0
+        self.synced: list[str] = []  # the path of every file fsynced, in order
 
     def _hit(self, fd: int) -> bool:
         return self.match in fd_path(fd)
@@ -65,6 +67,7 @@ class FaultyIO(FileIO):
         if self.fsync_errno is not None and self._hit(fd):
             raise OSError(self.fsync_errno, os.strerror(self.fsync_errno), fd_path(fd))
         self.fsyncs += 1
+        self.synced.append(fd_path(fd))
         os.fsync(fd)
 
 
@@ -104,3 +107,23 @@ def values(batches: list[bytes]) -> list[bytes]:
     """The record values of batches (built by ``batch``), in order."""
     from pykafka_broker.protocol.records import decode_records
     return [r.value for b in batches for r in decode_records(b)]
+
+
+def consume_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
+    """Every value of partition 0 from the start, read with kafka-python until ``expected`` values
+    arrived or 20 s passed."""
+    from kafka import KafkaConsumer, TopicPartition
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=2000)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    out: list[bytes] = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(r.value for r in records)
+    finally:
+        consumer.close()
+    return out

@@ -9,7 +9,8 @@ import re
 import time
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from fault_helpers import consume_all
+from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from waiting import wait_until
 
@@ -48,17 +49,5 @@ def test_kill_after_rolls_recovers_only_the_active_segments(broker_factory: Any)
     again = broker_factory(data_dir=broker.data_dir)
     recovered = re.findall(rf"{TOPIC}-0: recovering \w+ segment (\d+)\.log", again.log_text())
     assert [int(r) for r in recovered] == [active_base], again.log_text()[-2000:]
-    consumer = KafkaConsumer(bootstrap_servers=again.bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest")
-    tp = TopicPartition(TOPIC, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    got: list[bytes] = []
-    deadline = time.monotonic() + 20
-    try:
-        while len(got) < len(acked) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                got.extend(r.value for r in records)
-    finally:
-        consumer.close()
+    got = consume_all(again.bootstrap, TOPIC, len(acked))
     assert got == acked

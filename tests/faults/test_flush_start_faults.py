@@ -21,7 +21,6 @@ from pykafka_broker.broker.config import BrokerConfig
 from pykafka_broker.broker.server import open_broker
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 from pykafka_broker.protocol.records import build_batch, read_batch_header
-from pykafka_broker.storage import files
 from pykafka_broker.storage.files import use_io
 from pykafka_broker.storage.log import LogConfig, PartitionLog
 
@@ -43,17 +42,8 @@ def _stamped(ts: int) -> bytearray:
     return build_batch([(b"k", b"v", [], ts)])
 
 
-class _SpyIO(files.FileIO):
-    def __init__(self) -> None:
-        self.synced: list[str] = []
-
-    def fsync(self, fd: int) -> None:
-        self.synced.append(os.readlink(f"/proc/self/fd/{fd}"))
-        os.fsync(fd)
-
-
 def _roll_flush_syncs_every_rolled_log(plog: PartitionLog) -> None:
-    spy = _SpyIO()
+    spy = FaultyIO()
     with use_io(spy):
         ticket = plog.begin_flush(rolled_only=True)
         ticket.sync()

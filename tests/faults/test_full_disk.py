@@ -6,14 +6,13 @@ acknowledged record is readable before and after a restart, through a real clien
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_helpers import append, batch, open_log, read_all, values
+from fault_helpers import append, batch, consume_all, open_log, read_all, values
 
 from pykafka_broker.protocol.errors import ErrorCode, KafkaError
 
@@ -80,24 +79,6 @@ def _produce_until_full(bootstrap: str, topic: str) -> tuple[list[bytes], Except
     pytest.fail("the 1 MiB disk never filled")
 
 
-def _consume_all(bootstrap: str, topic: str, expected: int) -> list[bytes]:
-    from kafka import KafkaConsumer, TopicPartition
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=2000)
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    out: list[bytes] = []
-    deadline = time.monotonic() + 20
-    try:
-        while len(out) < expected and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend(r.value for r in records)
-    finally:
-        consumer.close()
-    return out
-
-
 def test_real_client_into_a_full_data_dir(small_disk: Path, broker_factory: Any) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaStorageError
@@ -112,7 +93,7 @@ def test_real_client_into_a_full_data_dir(small_disk: Path, broker_factory: Any)
     acked, error = _produce_until_full(broker.bootstrap, topic)
     assert isinstance(error, KafkaStorageError), repr(error)
     assert len(acked) > 100
-    assert _consume_all(broker.bootstrap, topic, len(acked)) == acked  # the same broker keeps serving
+    assert consume_all(broker.bootstrap, topic, len(acked)) == acked  # the same broker keeps serving
     (small_disk / "filler").unlink()
     from kafka import KafkaProducer
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, retries=0)
@@ -123,5 +104,5 @@ def test_real_client_into_a_full_data_dir(small_disk: Path, broker_factory: Any)
     late = acked + [b"after-space-freed"]
     assert broker.stop() == 0
     again = broker_factory(data_dir=data_dir)
-    assert _consume_all(again.bootstrap, topic, len(late)) == late
+    assert consume_all(again.bootstrap, topic, len(late)) == late
     assert again.stop() == 0

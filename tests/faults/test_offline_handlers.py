@@ -6,11 +6,9 @@ layer's KafkaError into per-partition codes). The broker runs in-process so faul
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 from pathlib import Path
-from typing import Any
 
+import kafka_wire
 from fault_helpers import EIO, FaultyIO
 from kafka.protocol.consumer import FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
@@ -26,28 +24,11 @@ PRODUCE_V, FETCH_V, LIST_OFFSETS_V = 9, 12, 7
 STORAGE_ERROR = int(ErrorCode.KAFKA_STORAGE_ERROR)
 
 
-class Wire:
+class Wire(kafka_wire.Wire):
+    """The suite's raw Kafka connection, with the three requests these tests send."""
+
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.correlation_id = 0
-
-    def request(self, req: Any, response_cls: Any, version: int) -> Any:
-        self.correlation_id += 1
-        req.with_header(correlation_id=self.correlation_id, client_id="offline-test")
-        self.sock.sendall(bytes(req.encode(version=version, header=True, framed=True)))
-        size = struct.unpack(">i", self._read(4))[0]
-        frame = self._read(size)
-        pos = 4 + (1 if response_cls.flexible_version_q(version) else 0)
-        return response_cls.decode(frame[pos:], version=version)
-
-    def _read(self, n: int) -> bytes:
-        buf = b""
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise ConnectionError("closed by the broker")
-            buf += chunk
-        return buf
+        super().__init__(f"127.0.0.1:{port}")
 
     def produce(self, topic: str, value: bytes) -> int:
         builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
