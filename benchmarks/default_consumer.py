@@ -25,42 +25,18 @@ import struct
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+import workload
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 BATCH_SIZE = 1 << 20
-LINGER_MS = 5
 
 
 def produce_batched(bootstrap: str, topic: str, records: int, record_bytes: int,
                     timeout: float) -> dict[str, float]:
     """The producer of the workload: acks=1 (librdkafka's default is all; the phase measures the
     consumer), linger.ms=5, batch.size=1 MiB."""
-    errors: list[Any] = []
-    producer = Producer({
-        "bootstrap.servers": bootstrap, "linger.ms": LINGER_MS, "batch.size": BATCH_SIZE,
-        "acks": "1", "delivery.report.only.error": True,
-        "on_delivery": lambda err, _msg: errors.append(err),
-    })
-    producer.list_topics(topic, timeout=timeout)
-    value = b"v" * record_bytes
-    deadline = time.monotonic() + timeout
-    start = time.perf_counter()
-    for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, value)
-                break
-            except BufferError:
-                producer.poll(0.01)
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"produce stalled at record {i} of {records}") from None
-        if i % 10000 == 0:
-            producer.poll(0)
-    left = producer.flush(max(0.0, deadline - time.monotonic()))
-    elapsed = time.perf_counter() - start
-    if left or errors:
-        raise RuntimeError(f"{left} undelivered, {len(errors)} failed deliveries")
-    return {"records": records, "seconds": round(elapsed, 3), "records_per_s": round(records / elapsed, 1)}
+    return workload.produce(bootstrap, topic, records, record_bytes, "1", timeout,
+                            {"batch.size": BATCH_SIZE}).as_dict()
 
 
 def consume_default(bootstrap: str, topic: str, partitions: int, records: int, record_bytes: int,

@@ -19,15 +19,9 @@ import sys
 import tempfile
 import time
 
+from brokers import memory_kib
+
 API_VERSIONS_V0 = struct.pack(">ihhih", 10, 18, 0, 1, -1)  # size, key 18, v0, correlation 1, null client
-
-
-def rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 def read_frame(sock: socket.socket) -> bytes:
@@ -55,14 +49,14 @@ def main() -> None:
             assert m, "broker did not start"
             port = int(m.group(1))
             time.sleep(1.0)
-            before = rss_kib(proc.pid)
+            before = memory_kib(proc.pid, "VmRSS")
             for _ in range(args.connections):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
                 s.sendall(API_VERSIONS_V0)
                 read_frame(s)
                 socks.append(s)
             time.sleep(1.0)
-            after = rss_kib(proc.pid)
+            after = memory_kib(proc.pid, "VmRSS")
             print(f"{args.connections} idle connections: RSS {before} KiB -> {after} KiB, "
                   f"{(after - before) / args.connections:.1f} KiB per connection")
         finally:

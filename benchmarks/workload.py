@@ -52,7 +52,8 @@ def create_topics(bootstrap: str, names: list[str], partitions: int, timeout: fl
 
 
 def produce(bootstrap: str, topic: str, records: int, record_bytes: int, acks: str,
-            timeout: float) -> Throughput:
+            timeout: float, extra: dict[str, Any] | None = None) -> Throughput:
+    """``records`` values of ``record_bytes`` with linger.ms=5 (and ``extra`` producer settings)."""
     errors: list[Any] = []
 
     def on_error(err: Any, msg: Any) -> None:
@@ -60,7 +61,7 @@ def produce(bootstrap: str, topic: str, records: int, record_bytes: int, acks: s
 
     producer = Producer({
         "bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 5,
-        "delivery.report.only.error": True, "on_delivery": on_error,
+        "delivery.report.only.error": True, "on_delivery": on_error, **(extra or {}),
     })
     producer.list_topics(topic, timeout=timeout)  # connect and learn the leader before the clock starts
     value = b"v" * record_bytes
