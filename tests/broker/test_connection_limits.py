@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kafka.protocol.consumer import FetchRequest
 from kafka.protocol.metadata import ApiVersionsRequest, ApiVersionsResponse, MetadataRequest
+from procfs import status_kib
 from test_bad_input import FETCH_V, Wire, create_topic, fetch, produce, v2_batch
 from waiting import wait_until
 
@@ -24,11 +25,7 @@ MiB = 1 << 20
 
 
 def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    return status_kib(pid, "VmRSS") * 1024
 
 
 def peak_rss_growth(pid: int, baseline: int, seconds: float) -> int:

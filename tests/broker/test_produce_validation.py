@@ -10,13 +10,13 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import zstandard
 from kafka.protocol.consumer import FetchRequest, FetchResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
+from procfs import status_kib
 from test_bad_input import PRODUCE_V, Wire, create_topic, fetch, latest_offset
 
 from pykafka_broker.protocol.compression import GZIP, ZSTD, compress
@@ -174,12 +174,12 @@ def test_millions_of_keyless_records_are_refused_in_bounded_memory(broker: Any) 
     pid = broker.proc.pid
     with Wire(broker.bootstrap) as w:
         produce(w, TOPIC, batch(record(0), 1))  # warm the produce path before the baseline
-        before = _status_kib(pid, "VmRSS")
+        before = status_kib(pid, "VmRSS")
         p = produce(w, "compacted", batch(section, n, codec=ZSTD))
         assert p.error_code == ErrorCode.INVALID_RECORD
         assert len(p.record_errors) == MAX_RECORD_ERRORS
         assert f"{n} record errors" in p.error_message
-    grown_mib = (_status_kib(pid, "VmHWM") - before) / 1024
+    grown_mib = (status_kib(pid, "VmHWM") - before) / 1024
     assert grown_mib < 64, f"peak RSS grew by {grown_mib:.0f} MiB"
 
 
@@ -217,13 +217,6 @@ def test_clients_cannot_produce_to_internal_topics(broker: Any, topic: str) -> N
             assert p.error_message == f"Cannot append to internal topic {topic}"
 
 
-def _status_kib(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise AssertionError(f"no {key} in /proc/{pid}/status")
-
-
 @pytest.mark.parametrize("codec", [ZSTD, GZIP])
 def test_decompression_bomb_is_refused_without_memory_growth(broker: Any, codec: int) -> None:
     """A few KB that decompress to 256 MiB: refused as CORRUPT_MESSAGE with the broker's peak RSS
@@ -238,12 +231,12 @@ def test_decompression_bomb_is_refused_without_memory_growth(broker: Any, codec:
     pid = broker.proc.pid
     with Wire(broker.bootstrap) as w:
         produce(w, TOPIC, batch(record(0), 1))  # warm the produce path before the baseline
-        before = _status_kib(pid, "VmRSS")
+        before = status_kib(pid, "VmRSS")
         p = produce(w, "compacted", bomb)
         assert p.error_code == ErrorCode.CORRUPT_MESSAGE, p
         assert "decompresses to more than" in p.error_message
         assert latest_offset(w, "compacted") == 0
-    grown_mib = (_status_kib(pid, "VmHWM") - before) / 1024
+    grown_mib = (status_kib(pid, "VmHWM") - before) / 1024
     assert grown_mib < 64, f"peak RSS grew by {grown_mib:.0f} MiB for a {len(payload)}-byte bomb"
 
 
