@@ -266,11 +266,12 @@ def remove_files(paths: Iterable[Path]) -> None:
         path.unlink(missing_ok=True)
 
 
-def complete_interrupted_swaps(dir: Path) -> None:
+def complete_interrupted_swaps(dir: Path) -> list[str]:
     """At log open, before anything else reads the directory: a ``<base>.log.swap`` means a cleaned
     segment was committed but not fully installed. Delete the segments it replaces (base offsets in
     its offset range), then give its files their final names (LogLoader's swap-file handling).
-    Index ``.swap`` files without a ``.log.swap`` belong to an uncommitted swap and are deleted."""
+    Index ``.swap`` files without a ``.log.swap`` belong to an uncommitted swap and are deleted.
+    Returns the directory's names afterwards (listed once when there was no swap to install)."""
     names = os.listdir(dir)
     log_swaps = sorted(n for n in names if n.endswith(LOG_SUFFIX + SWAP_SUFFIX))
     for name in log_swaps:
@@ -294,11 +295,17 @@ def complete_interrupted_swaps(dir: Path) -> None:
         if txn_swap.exists():
             os.replace(txn_swap, dir / offset_file_name(base, TXN_INDEX_SUFFIX))
         os.replace(swap_path, dir / offset_file_name(base, LOG_SUFFIX))
-    for name in os.listdir(dir):
+    if log_swaps:
+        names = os.listdir(dir)
+    kept = []
+    for name in names:
         if name.endswith(SWAP_SUFFIX):
             (dir / name).unlink(missing_ok=True)
+        else:
+            kept.append(name)
     if log_swaps:
         fsync_dir(dir)
+    return kept
 
 
 def _next_offset_of(path: Path, base: int) -> int:

@@ -11,7 +11,6 @@ reported and cut from that segment alone, and every later segment is kept.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,8 +115,7 @@ def init_new_log(plog: PartitionLog, now_ms: int) -> None:
 
 def clean_directory(dir: Path) -> list[int]:
     """Remove leftovers of interrupted operations and orphan indexes; the segment base offsets."""
-    complete_interrupted_swaps(dir)  # a committed compaction swap (.swap files) first
-    names = os.listdir(dir)
+    names = complete_interrupted_swaps(dir)  # a committed compaction swap (.swap files) first
     bases = {offset_from_file_name(n) for n in names if n.endswith(LOG_SUFFIX)}
     for name in names:
         offset = offset_from_file_name(name)
@@ -126,6 +124,7 @@ def clean_directory(dir: Path) -> list[int]:
         if stray or orphan:
             (dir / name).unlink(missing_ok=True)
     return sorted(b for b in bases if b is not None)
+
 
 def load_producer_state(plog: PartitionLog, rebuild: list[LogSegment]) -> None:
     """Newest snapshot at or below the end of the log and below every segment in ``rebuild``,
